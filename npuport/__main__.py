@@ -1,0 +1,3 @@
+from npuport.cli import main
+
+main()

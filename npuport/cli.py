@@ -1,0 +1,228 @@
+"""The command line: thin click commands over plain functions. Heavy modules are imported inside commands so
+that `npuport --help` stays fast (no torch, no libcst)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .errors import NpuportError
+
+EXIT_DOC = "Exit codes: 0 ok, 1 a check or run failed, 2 usage error."
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=1, sort_keys=False, default=str))
+
+
+def log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout; logs go to stderr.")(f)
+
+
+def dry_run_option(f):
+    return click.option("--dry-run", is_flag=True, help="Print the plan and the exact commands, change nothing.")(f)
+
+
+def recipes_option(f):
+    return click.option("--recipes", "recipe_dirs", multiple=True, metavar="DIR",
+                        help="Also look for recipes in DIR (<name>/recipe.toml); repeatable.")(f)
+
+
+def fetch_options(f):
+    f = click.option("--offline", is_flag=True, help="Use the cache only; say what is missing.")(f)
+    f = click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO",
+                     help="Rewrite URL prefixes (like git's insteadOf); repeatable. Also NPUPORT_MIRROR.")(f)
+    f = click.option("--source", "sources", multiple=True, metavar="NAME=PATH",
+                     help="Use a local tree (or archive) for one source of the recipe; repeatable.")(f)
+    return f
+
+
+def workspace_option(f):
+    return click.option("--workspace", metavar="DIR", help="Workspace folder (default: per recipe, or NPUPORT_WORKSPACE/NAME).")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EXIT_DOC)
+@click.version_option(__version__, prog_name="npuport")
+def cli() -> None:
+    """Port OpenMMLab-era PyTorch models to Ascend NPUs and run their training recipes."""
+
+
+@cli.command("list")
+@json_option
+@recipes_option
+def list_cmd(as_json: bool, recipe_dirs) -> None:
+    """Recipes, their sources and supported versions."""
+    from . import recipe
+    from .commands import catalog
+
+    recipes = [recipe.load(n, recipe_dirs) for n in recipe.all_names(recipe_dirs)]
+    if as_json:
+        emit_json({"recipes": [catalog.recipe_summary(r) for r in recipes]})
+    else:
+        click.echo(catalog.format_list(recipes))
+
+
+@cli.command("show")
+@click.argument("name")
+@json_option
+@recipes_option
+def show_cmd(name: str, as_json: bool, recipe_dirs) -> None:
+    """One recipe: pins, steps with their rationale, reference results."""
+    from . import recipe
+    from .commands import catalog
+
+    r = recipe.load(name, recipe_dirs)
+    if as_json:
+        emit_json(catalog.recipe_detail(r))
+    else:
+        click.echo(catalog.format_show(r))
+
+
+@cli.command("setup")
+@click.argument("name")
+@click.option("--mmcv", "mmcv_version", metavar="VER", help="The mmcv version to build on (see `npuport show NAME`).")
+@workspace_option
+@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Device the workspace targets (default: detect).")
+@fetch_options
+@click.option("--force", is_flag=True, help="Replace hand edits in the workspace.")
+@dry_run_option
+@json_option
+@recipes_option
+def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, force, dry_run, as_json, recipe_dirs):
+    """Fetch, verify, patch, build and install NAME into a workspace."""
+    from . import recipe
+    from .commands.setup import setup
+
+    r = recipe.load(name, recipe_dirs)
+    res = setup(r, versions={"mmcv": mmcv_version}, workspace=workspace, source_pairs=sources, mirror_pairs=mirrors,
+                offline=offline, dry_run=dry_run, force=force, log=log)
+    if as_json:
+        emit_json(res.to_json())
+        return
+    if dry_run:
+        click.echo(f"plan for {res.recipe} in {res.workspace} (dry run, nothing changed):")
+        for s in res.sources:
+            click.echo(f"  fetch  {s['name']}: {s['pin']}")
+        for s in res.steps:
+            click.echo(f"  patch  {s['id']} ({s['kind']} {s['source']}): {s['why']}")
+        for c in res.build:
+            click.echo(f"  build  {c}")
+        return
+    for s in res.steps:
+        log(f"  {s['id']:<32} {s['status']:<8} {s['detail']}")
+    state = "updated" if res.changed else "already up to date"
+    click.echo(f"{res.recipe}: workspace {res.workspace} {state}; build {'done' if res.built else 'cached'}; "
+               f"lock {res.lock_hash[:12]}")
+
+
+@cli.command("verify-patches")
+@click.argument("names", nargs=-1)
+@fetch_options
+@click.option("--skip-unreachable", is_flag=True, help="An unreachable upstream is reported but is not a failure.")
+@click.option("--record", is_flag=True, help="Record the steps' base and result hashes into the recipes (developers).")
+@json_option
+@recipes_option
+def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, as_json, recipe_dirs):
+    """Prove every step of every recipe applies, exactly and idempotently, to every pinned version."""
+    from . import recipe
+    from .commands.verify import verify
+    from .table import format_rows
+
+    chosen = list(names) or recipe.all_names(recipe_dirs)
+    recipes = [recipe.load(n, recipe_dirs) for n in chosen]
+    report = verify(recipes, source_pairs=sources, mirror_pairs=mirrors, offline=offline,
+                    skip_unreachable=skip_unreachable, record=record)
+    if as_json:
+        emit_json({"ok": report.ok, "recipes": [v.to_json() for v in report.versions]})
+    else:
+        click.echo(format_rows(("recipe", "version", "step", "status", "detail"), report.rows()))
+        click.echo("all patches hold" if report.ok else "some patches do not hold", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("diff")
+@click.argument("name")
+@click.option("--mmcv", "mmcv_version", metavar="VER")
+@fetch_options
+@recipes_option
+def diff_cmd(name, mmcv_version, offline, mirrors, sources, recipe_dirs):
+    """The whole patch set of NAME as one unified diff against the pristine upstream."""
+    from . import recipe
+    from .commands.diff import patch_set_diff
+    from .commands.inputs import fetch_all
+    from .recipe.resolve import resolve
+
+    r = recipe.load(name, recipe_dirs)
+    inputs = fetch_all(r, resolve(r, {"mmcv": mmcv_version}), source_pairs=sources, mirror_pairs=mirrors, offline=offline)
+    click.echo(patch_set_diff(r, inputs), nl=False)
+
+
+@cli.command("revert")
+@click.argument("name")
+@workspace_option
+@click.option("--offline", is_flag=True)
+@click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO")
+@recipes_option
+def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
+    """Put the pristine upstream tree back in NAME's workspace."""
+    from . import recipe
+    from .commands.revert import revert
+
+    res = revert(recipe.load(name, recipe_dirs), workspace=workspace, mirror_pairs=mirrors, offline=offline)
+    click.echo(f"{res.recipe}: workspace {res.workspace} holds the pristine sources (lock {res.lock_hash[:12]})")
+
+
+@cli.group("data")
+def data_group() -> None:
+    """Small generated data sets in the real on-disk formats."""
+
+
+@data_group.command("synth")
+@click.option("--format", "fmt", type=click.Choice(["coco", "cifar10"]), required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write (replaced whole if npuport made it).")
+@click.option("--images", type=click.IntRange(1), help="COCO: training images (default 16); CIFAR-10: training images (default 5000).")
+@click.option("--size", type=click.IntRange(32, 4096), default=320, show_default=True, help="COCO: image side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def synth_cmd(fmt, out, images, size, seed, as_json):
+    """Write a small deterministic data set: COCO instances (boxes + polygons) or CIFAR-10 python batches."""
+    from pathlib import Path
+
+    from .data.cifar10 import synth_cifar10
+    from .data.coco import synth_coco
+
+    if fmt == "coco":
+        report = synth_coco(Path(out), images=images or 16, size=size, seed=seed)
+    else:
+        report = synth_cifar10(Path(out), train=images or 5000, seed=seed)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        splits = ", ".join(f"{k}: {v}" for k, v in report.splits.items())
+        click.echo(f"{fmt} data set in {report.out} ({splits}; seed {seed})")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("npuport: aborted", err=True)
+        sys.exit(130)
+    except NpuportError as exc:
+        click.echo(f"npuport: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("npuport: interrupted; nothing half-written was swapped in", err=True)
+        sys.exit(130)

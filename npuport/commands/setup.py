@@ -1,0 +1,54 @@
+"""`npuport setup NAME`: fetch, verify, patch, build and install into a workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import build
+from ..recipe import Recipe
+from ..recipe.resolve import override, resolve
+from ..workspace import Workspace, default_root, lock_hash
+from .inputs import fetch_all
+
+
+@dataclass
+class SetupResult:
+    recipe: str
+    workspace: Path
+    dry_run: bool
+    sources: list[dict]
+    steps: list[dict] = field(default_factory=list)
+    build: list[str] = field(default_factory=list)
+    changed: bool = False
+    built: bool = False
+    lock_hash: str = ""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
+
+
+def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: str | None = None,
+          source_pairs=(), mirror_pairs=(), offline: bool = False, dry_run: bool = False, force: bool = False,
+          patched: bool = True, log=None) -> SetupResult:
+    pins = resolve(recipe, versions)
+    ws = Workspace(Path(workspace) if workspace else default_root(recipe.name))
+    if dry_run:
+        used = override(pins, source_pairs, recipe)
+        return SetupResult(
+            recipe.name, ws.root, True,
+            sources=[{"name": n, "kind": s.kind, "pin": pins[n].pin_label, "from": s.path or s.url or s.package}
+                     for n, s in used.items()],
+            steps=[{"id": s.id, "kind": s.kind, "source": s.source, "why": s.why} for s in recipe.steps
+                   if not s.versions or pins[s.source].version in s.versions],
+            build=[str(c) for c in build.plan(ws, recipe)],
+        )
+    inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
+    outcome = ws.install(recipe, inputs.trees, inputs.records, pins, patched=patched, force=force)
+    built = build.run(ws, recipe, outcome.key, log=log) if patched and recipe.installs else False
+    return SetupResult(
+        recipe.name, ws.root, False, inputs.records,
+        steps=[{"id": r.step.id, "status": r.status, "detail": r.detail} for r in outcome.steps],
+        build=[str(c) for c in build.plan(ws, recipe)] if recipe.installs else [],
+        changed=outcome.changed, built=built, lock_hash=lock_hash(outcome.lock),
+    )

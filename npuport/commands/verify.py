@@ -1,0 +1,112 @@
+"""`npuport verify-patches`: prove every step of every recipe on every pinned version."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Unreachable
+from ..patches import engine
+from ..patches.steps import ALREADY, NOT_IDEMPOTENT, SKIPPED, StepResult
+from ..patches.table import Expected, HashTable, pin_key
+from ..recipe import Recipe
+from ..sources import copy_tree
+from ..recipe.resolve import every_version
+from .inputs import fetch_all
+
+UNREACHABLE = "unreachable"
+
+
+@dataclass
+class VersionReport:
+    recipe: str
+    version: str  # the pins, e.g. "mmcv-full==1.3.8, mmdet==2.10.0"
+    status: str  # "ok" | "failed" | "unreachable"
+    detail: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"recipe": self.recipe, "version": self.version, "status": self.status, "detail": self.detail,
+                "steps": [{**r.to_json(), "files": sorted(r.result)} for r in self.steps]}
+
+
+@dataclass
+class VerifyReport:
+    versions: list[VersionReport]
+    skip_unreachable: bool
+
+    @property
+    def ok(self) -> bool:
+        bad = {"failed"} if self.skip_unreachable else {"failed", UNREACHABLE}
+        return not any(v.status in bad for v in self.versions)
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        out = []
+        for v in self.versions:
+            if not v.steps:
+                out.append((v.recipe, v.version, "-", v.status, v.detail))
+            for r in v.steps:
+                out.append((v.recipe, v.version, r.step.id, "ok" if r.ok else r.status, r.detail))
+        return out
+
+
+def verify(recipes: list[Recipe], *, source_pairs=(), mirror_pairs=(), offline=False, skip_unreachable=False,
+           record=False) -> VerifyReport:
+    reports = []
+    for recipe in recipes:
+        for pins in every_version(recipe):
+            label = ", ".join(s.pin_label for s in pins.values())
+            try:
+                inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
+            except Unreachable as exc:
+                reports.append(VersionReport(recipe.name, label, UNREACHABLE, str(exc)))
+                continue
+            if record:
+                _record(recipe, inputs)
+            reports.append(_verify_one(recipe, label, inputs))
+    return VerifyReport(reports, skip_unreachable)
+
+
+def _scratch(inputs) -> tuple[Path, dict[str, Path]]:
+    tmp = Path(tempfile.mkdtemp(prefix="npuport-verify-"))
+    roots = {}
+    for name, tree in inputs.trees.items():
+        roots[name] = tmp / name
+        copy_tree(tree, roots[name])
+    return tmp, roots
+
+
+def _verify_one(recipe: Recipe, label: str, inputs) -> VersionReport:
+    table = HashTable.load(recipe)
+    tmp, roots = _scratch(inputs)
+    try:
+        results = engine.apply_all(recipe, roots, inputs.pins, table, strict=True)
+        # A second apply onto the result must find every step already applied and change nothing.
+        again = engine.apply_all(recipe, roots, inputs.pins, table)
+        for first, second in zip(results, again):
+            if first.ok and second.status not in (ALREADY, SKIPPED):
+                first.status, first.detail = NOT_IDEMPOTENT, f"a second apply gave {second.status}: {second.detail}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    failed = engine.failures(results)
+    status = "failed" if failed else "ok"
+    detail = f"{len(failed)} of {len(results)} steps failed" if failed else f"{len(results)} steps ok"
+    return VersionReport(recipe.name, label, status, detail, results)
+
+
+def _record(recipe: Recipe, inputs) -> None:
+    """Record each step's base and result hashes on this version (developers run this after changing a step)."""
+    table = HashTable.load(recipe)
+    tmp, roots = _scratch(inputs)
+    try:
+        for step in recipe.steps:
+            table.steps.get(step.id, {}).pop(pin_key(inputs.pins[step.source]), None)
+        results = engine.apply_all(recipe, roots, inputs.pins, table)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for r in results:
+        if r.ok and r.status != SKIPPED:
+            table.put(r.step.id, pin_key(inputs.pins[r.step.source]), Expected(r.base, r.result))
+    table.save([s.id for s in recipe.steps])

@@ -1,0 +1,40 @@
+"""Apply a recipe's steps, in order, to a set of source trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..recipe import Recipe, Source
+from . import steps
+from .steps import SKIPPED, StepResult
+from .table import HashTable, pin_key
+
+
+def apply_all(recipe: Recipe, roots: dict[str, Path], pins: dict[str, Source], table: HashTable,
+              *, strict: bool = False) -> list[StepResult]:
+    """Run every step on the trees in `roots` (modified in place) and return one result per step.
+
+    `pins` are the recipe's sources at the chosen versions: they say which recorded hashes apply, also when
+    a local tree (--source) stands in for a source. Every step is tried even after one fails; a failed step
+    writes nothing, so the steps after it meet the tree as it was.
+    """
+    results = []
+    for step in recipe.steps:
+        pin = pins[step.source]
+        if step.versions and pin.version not in step.versions:
+            results.append(StepResult(step, SKIPPED, f"only for {', '.join(step.versions)}"))
+            continue
+        key = pin_key(pin)
+        results.append(steps.run(step, recipe, roots[step.source], table.get(step.id, key),
+                                 f"{pin.pin_label} after the steps before", strict=strict))
+    return results
+
+
+def failures(results: list[StepResult]) -> list[StepResult]:
+    return [r for r in results if not r.ok]
+
+
+def drift_report(recipe: Recipe, results: list[StepResult]) -> str:
+    """One line that names every failed step and file, for the error a user sees."""
+    parts = [f"step {r.step.id} {r.status}: {r.detail}" for r in failures(results)]
+    return f"recipe {recipe.name}: " + " | ".join(parts)

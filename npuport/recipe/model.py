@@ -1,0 +1,127 @@
+"""The typed recipe: what a recipe file holds once it has been validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One version of a PyPI source that a user may choose, with the archive's sha256."""
+
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """One upstream: a PyPI sdist, a git commit, or a local path (directory or archive)."""
+
+    name: str
+    kind: str  # "pypi" | "git" | "path"
+    package: str = ""  # pypi: distribution name as on the index, e.g. "mmcv-full"
+    version: str = ""  # pypi: the default version
+    sha256: str = ""  # pypi: sha256 of the sdist; path: optional sha256 of an archive
+    url: str = ""  # git: clone URL (mirrors rewrite its prefix)
+    tag: str = ""  # git: optional tag that must point at `commit`
+    ref: str = ""  # git: optional branch the commit is on (informational)
+    commit: str = ""  # git: full 40-hex commit SHA
+    path: str = ""  # path: a directory or an archive
+    option: str = ""  # the CLI option that chooses the version, e.g. "mmcv" for --mmcv
+    alternatives: tuple[Pin, ...] = ()  # pypi: other versions a user may choose
+
+    def pins(self) -> list[Pin]:
+        """Every version a user may choose, the default first (pypi only)."""
+        return [Pin(self.version, self.sha256), *self.alternatives] if self.kind == "pypi" else []
+
+    def at(self, version: str) -> Source:
+        """This source pinned at another supported version."""
+        for pin in self.pins():
+            if pin.version == version:
+                return replace(self, version=pin.version, sha256=pin.sha256)
+        raise KeyError(version)
+
+    @property
+    def pin_label(self) -> str:
+        """A short human label of the pin: 'mmcv-full==1.3.8', 'url@commit', or the path."""
+        if self.kind == "pypi":
+            return f"{self.package}=={self.version}"
+        if self.kind == "git":
+            return f"{self.url}@{self.commit[:12]}"
+        return self.path
+
+
+@dataclass(frozen=True)
+class Step:
+    """One patch step: a rewriter run, a zero-fuzz diff, or new files."""
+
+    id: str
+    kind: str  # "rewrite" | "diff" | "files"
+    source: str  # the name of the source it patches
+    why: str  # one line: why the NPU (or today's stack) needs it
+    rules: tuple[str, ...] = ()  # rewrite: rewriter IDs, applied in order
+    paths: tuple[str, ...] = ()  # rewrite: files (relative to the source root) it must change
+    patch: str = ""  # diff: path of the .diff file, relative to the recipe folder
+    files: tuple[tuple[str, str], ...] = ()  # files: (target in the source tree, file in the recipe folder)
+    versions: tuple[str, ...] = ()  # apply only when the source is at one of these versions (empty: all)
+
+
+@dataclass(frozen=True)
+class Install:
+    """One pip install of a patched source into the workspace environment."""
+
+    source: str
+    env: tuple[tuple[str, str], ...] = ()
+    requires: tuple[str, ...] = ()  # build-time requirements installed first
+    deps: tuple[str, ...] = ()  # run-time requirements installed with --no-deps discipline
+    build_isolation: bool = True
+
+
+@dataclass(frozen=True)
+class Train:
+    """How `npuport train` runs the model by default."""
+
+    driver: str  # module run as `python -m`, e.g. "npuport.drivers.mmdet_train"
+    config: str = ""  # path relative to the recipe folder
+    samples_per_device: int = 2
+    lr: float = 0.0
+    amp: str = "off"  # "O1" | "off"
+    loss_scale: float = 128.0
+    warmup_iters: int = 5
+    epochs: int = 1
+    data_format: str = ""  # "coco" | "cifar10"
+    metric: str = ""  # the accuracy metric that reference results quote
+    args: tuple[str, ...] = ()  # extra driver arguments
+    npu_env: tuple[tuple[str, str], ...] = ()  # environment set on NPU servers
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference result from the hand-made ports' READMEs."""
+
+    device: str  # "gpu" | "npu"
+    world_size: int
+    fps: float
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe, with the folder it was loaded from."""
+
+    name: str
+    description: str
+    model: str
+    folder: Path
+    sources: tuple[Source, ...]
+    steps: tuple[Step, ...] = ()
+    installs: tuple[Install, ...] = ()
+    train: Train | None = None
+    references: tuple[Reference, ...] = field(default=())
+
+    def source(self, name: str) -> Source:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""The results stage: FPS from the per-iteration metrics, results.json, the comparison table, progress."""

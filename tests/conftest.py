@@ -1,0 +1,42 @@
+"""Shared fixtures: every test gets its own cache and workspace root; network tests share one download cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPUPORT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NPUPORT_WORKSPACE", str(tmp_path / "workspaces"))
+    monkeypatch.setenv("NPUPORT_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.delenv("NPUPORT_MIRROR", raising=False)
+
+
+@pytest.fixture
+def shared_cache(monkeypatch) -> Path:
+    """A download cache kept between test runs (real PyPI archives are fetched once)."""
+    path = Path(os.environ.get("NPUPORT_TEST_CACHE", Path.home() / ".cache" / "npuport-tests"))
+    path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("NPUPORT_CACHE", str(path))
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600):
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "npuport", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=timeout)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path

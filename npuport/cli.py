@@ -179,6 +179,86 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
     click.echo(f"{res.recipe}: workspace {res.workspace} holds the pristine sources (lock {res.lock_hash[:12]})")
 
 
+@cli.command("train")
+@click.argument("name")
+@click.option("--npus", type=int, default=1, show_default=True, help="Processes (devices) per node; >1 goes through torchrun.")
+@click.option("--nnodes", type=int, default=1, show_default=True, help="Nodes taking part.")
+@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's rank.")
+@click.option("--master-addr", default="127.0.0.1", show_default=True)
+@click.option("--master-port", type=int, default=29500, show_default=True)
+@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
+@click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
+@click.option("--max-iters", type=int, help="Train N iterations (default 50 in performance mode).")
+@click.option("--epochs", type=int, help="Train N epochs.")
+@click.option("--mode", type=click.Choice(["performance", "full"]), default="performance", show_default=True,
+              help="performance: iterations for FPS; full: the recipe's epochs, then evaluation.")
+@click.option("--amp", type=click.Choice(["O1", "off"]), help="Mixed precision (default: the recipe's).")
+@click.option("--img-scale", metavar="W,H", help="Resize every image to W,H (small-image CPU runs).")
+@click.option("--work-dir", metavar="DIR", help="Logs, checkpoints and results.json (default work_dirs/NAME).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@workspace_option
+@dry_run_option
+@json_option
+@recipes_option
+def train_cmd(name, npus, nnodes, node_rank, master_addr, master_port, device, data, max_iters, epochs, mode, amp,
+              img_scale, work_dir, seed, workspace, dry_run, as_json, recipe_dirs):
+    """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers."""
+    from . import recipe
+    from .commands.train import TrainOptions, train
+    from .launch.plan import Topology
+
+    if max_iters and epochs:
+        raise click.UsageError("give --max-iters or --epochs, not both")
+    opts = TrainOptions(Topology(npus, nnodes, node_rank, master_addr, master_port), device, data, max_iters, epochs,
+                        mode, amp, work_dir, seed, workspace, img_scale, dry_run)
+    res = train(recipe.load(name, recipe_dirs), opts, log=log)
+    if as_json:
+        emit_json({"command": res.launch.argv, "env": res.launch.env, "work_dir": str(res.work_dir),
+                   "results": res.results})
+    elif res.results is not None:
+        click.echo(res.table)
+        click.echo(f"results: {res.work_dir / 'results.json'}")
+
+
+@cli.command("scan")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--select", multiple=True, metavar="IDS", help="Rule IDs, families (NPU3) or comma lists; default all.")
+@json_option
+def scan_cmd(path, select, as_json):
+    """Report the NPU porting sites in any tree (exit 1 when there are some, like black --check)."""
+    from pathlib import Path
+
+    from .scan import scan
+
+    report = scan(Path(path), list(select) or None)
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        click.echo(report.format_text())
+    sys.exit(1 if report.found else 0)
+
+
+@cli.command("port")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--select", multiple=True, metavar="IDS", help="Rule IDs, families (NPU1) or comma lists; default all fixable.")
+@click.option("--diff", "mode", flag_value="diff", default=True, help="Print a unified diff, write nothing (default).")
+@click.option("--write", "mode", flag_value="write", help="Rewrite the files in place (atomically, one by one).")
+def port_cmd(path, select, mode):
+    """Apply the fixable rewriters to any tree."""
+    from pathlib import Path
+
+    from .scan import port
+
+    report = port(Path(path), list(select) or None, write=mode == "write")
+    if mode == "diff":
+        click.echo(report.diff, nl=False)
+        sm = report.summary()
+        click.echo(f"{sm['files_changed']} file(s) would change, {sm['fixes']} fix(es), {sm['manual']} site(s) need a hand; "
+                   "nothing written (--write to apply)", err=True)
+    else:
+        click.echo(report.format_text())
+
+
 @cli.group("data")
 def data_group() -> None:
     """Small generated data sets in the real on-disk formats."""

@@ -71,6 +71,14 @@ def make_recipe(folder: Path, upstream: Path, name: str = "demo", extra_steps: s
         source = "demo"
         files = {{ "demo/npu_extra.py" = "files/demo/npu_extra.py" }}
         why = "a new module of ours"
+
+        [[step]]
+        id = "device"
+        kind = "rewrite"
+        source = "demo"
+        rules = ["NPU101"]
+        paths = ["demo/core.py"]
+        why = ".cuda() pins the tensor to CUDA: ask the runtime for this process's device"
         {extra_steps}
         """)
     return folder

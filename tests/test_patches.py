@@ -31,7 +31,7 @@ def tree_hashes(root: Path) -> dict[str, str]:
 def test_verify_records_then_proves(tmp_path):
     _, recipes = recorded(tmp_path)
     table = json.loads((recipes / "demo" / "hashes.json").read_text())
-    assert set(table["steps"]) == {"backend", "extra-module"}
+    assert set(table["steps"]) == {"backend", "extra-module", "device"}
     out = run_cli("verify-patches", "demo", "--recipes", str(recipes), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -54,9 +54,10 @@ def test_setup_applies_and_reruns_as_noop(tmp_path):
     first = run_cli("setup", "demo", "--recipes", str(recipes), "--workspace", str(ws), "--json")
     assert first.returncode == 0, first.stderr
     res = json.loads(first.stdout)
-    assert res["changed"] is True and [s["status"] for s in res["steps"]] == ["applied", "applied"]
+    assert res["changed"] is True and [s["status"] for s in res["steps"]] == ["applied"] * 3
     core = (ws / "current" / "src" / "demo" / "demo" / "core.py").read_text()
     assert "npuport.runtime.dist_backend()" in core and "# keep this comment" in core
+    assert "return x.to(npuport.runtime.device())" in core
     assert (ws / "current" / "src" / "demo" / "demo" / "npu_extra.py").exists()
     lock = json.loads((ws / "npuport.lock").read_text())
     assert lock["recipe"] == "demo" and lock["files"]["demo/demo/core.py"] == file_hash(
@@ -94,6 +95,23 @@ def test_hand_edits_are_not_overwritten_silently(tmp_path):
     assert core.read_text() == "edited\n"
     assert run_cli("setup", "demo", "--recipes", str(recipes), "--workspace", str(ws), "--force").returncode == 0
     assert "dist_backend" in core.read_text()
+
+
+def test_rewriter_that_changes_nothing_fails(tmp_path):
+    extra = """
+        [[step]]
+        id = "nothing-to-do"
+        kind = "rewrite"
+        source = "demo"
+        rules = ["NPU602"]
+        paths = ["demo/__init__.py"]
+        why = "numpy aliases (there are none here)"
+    """
+    upstream = make_upstream(tmp_path / "upstream")
+    recipes = make_recipe(tmp_path / "recipes", upstream, extra_steps=extra)
+    out = run_cli("verify-patches", "demo", "--recipes", str(recipes), "--record")
+    assert out.returncode == 1
+    assert "no-change" in out.stdout and "NPU602 changed nothing in demo/__init__.py" in out.stdout
 
 
 def test_revert_restores_pristine(tmp_path):
@@ -153,3 +171,28 @@ def test_dry_run_changes_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "patch  backend (diff demo)" in out.stdout
     assert not ws.exists()
+
+
+def test_two_concurrent_setups_share_one_cache(tmp_path):
+    """Two setups at once, from one git upstream through one cache, both end with the same whole tree."""
+    upstream = make_upstream(tmp_path / "upstream", extra_files=300)
+    git = ["git", "-C", str(upstream), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "upstream"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    recipes = make_recipe(tmp_path / "recipes", upstream)
+    toml = recipes / "demo" / "recipe.toml"
+    toml.write_text(toml.read_text().replace(f'kind = "path"\npath = "{upstream}"',
+                                             f'kind = "git"\nurl = "https://github.com/demo/demo.git"\ncommit = "{commit}"'))
+    mirror = f"https://github.com/demo/demo.git={upstream.as_uri()}"
+    assert run_cli("verify-patches", "demo", "--recipes", str(recipes), "--record", "--mirror", mirror).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "npuport", "setup", "demo", "--recipes", str(recipes),
+                               "--workspace", str(tmp_path / f"ws{i}"), "--mirror", mirror], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    a, b = (tree_hashes(tmp_path / f"ws{i}" / "current" / "src") for i in range(2))
+    assert a == b and "demo/demo/npu_extra.py" in a
+    assert len(list((tmp_path / "cache" / "trees").glob("*.json"))) == 1

@@ -19,15 +19,29 @@ def apply_all(recipe: Recipe, roots: dict[str, Path], pins: dict[str, Source], t
     writes nothing, so the steps after it meet the tree as it was.
     """
     results = []
-    for step in recipe.steps:
+    for i, step in enumerate(recipe.steps):
         pin = pins[step.source]
         if step.versions and pin.version not in step.versions:
             results.append(StepResult(step, SKIPPED, f"only for {', '.join(step.versions)}"))
             continue
-        key = pin_key(pin)
-        results.append(steps.run(step, recipe, roots[step.source], table.get(step.id, key),
-                                 f"{pin.pin_label} after the steps before", strict=strict))
+        results.append(steps.run(step, recipe, roots[step.source], table.get(step.id, pin_key(pin)),
+                                 f"{pin.pin_label} after the steps before", strict=strict,
+                                 later=_later_results(recipe, i, pins, table)))
     return results
+
+
+def _later_results(recipe: Recipe, index: int, pins: dict[str, Source], table: HashTable) -> dict[str, set[str]]:
+    """For each file, the recorded results of the steps after `index` on the same source: a file that a later
+    step changed again counts as already patched by this one."""
+    later: dict[str, set[str]] = {}
+    source = recipe.steps[index].source
+    for step in recipe.steps[index + 1:]:
+        if step.source != source:
+            continue
+        expected = table.get(step.id, pin_key(pins[source]))
+        for rel, h in (expected.result.items() if expected else ()):
+            later.setdefault(rel, set()).add(h)
+    return later
 
 
 def failures(results: list[StepResult]) -> list[StepResult]:

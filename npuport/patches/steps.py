@@ -103,15 +103,19 @@ def check_drift(base: dict[str, str], expected: Expected, step: Step, label: str
     return "; ".join(bad)
 
 
-def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label: str, *, strict: bool) -> StepResult:
-    """Apply `step` to the tree at `root` in place. strict: also prove idempotence and the recorded result."""
+def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label: str, *, strict: bool,
+        later: dict[str, set[str]] | None = None) -> StepResult:
+    """Apply `step` to the tree at `root` in place. strict: also prove idempotence and the recorded result.
+
+    `later` holds, per file, the recorded results of later steps: a file already at one of them is done."""
     try:
         reads = files_read(step, recipe)
     except NpuportError as exc:
         return StepResult(step, FAILED, str(exc))
     base = {rel: file_hash(root / rel) for rel in reads}
     if expected is not None:
-        if all(base[rel] == expected.result.get(rel) for rel in reads):
+        done = {rel: {expected.result.get(rel), *(later or {}).get(rel, ())} for rel in reads}
+        if all(base[rel] in done[rel] for rel in reads):
             return StepResult(step, ALREADY, "already applied", dict(expected.base), base)
         drift = check_drift(base, expected, step, label)
         if drift:

@@ -1,0 +1,134 @@
+"""libcst codemods that port CUDA-era PyTorch code to Ascend NPUs, one rule per module.
+
+Importing this package imports libcst (not torch); `npuport --help` must not import it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from npuport.errors import NpuportError, UsageError
+from npuport.rewriters.apex_amp import ApexAmpRule
+from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
+from npuport.rewriters.base import Change, Lines, Rule, add_imports
+from npuport.rewriters.collections_abc import CollectionsAbcRule
+from npuport.rewriters.cuda_call import CudaCallRule
+from npuport.rewriters.cuda_device_string import CudaDeviceStringRule
+from npuport.rewriters.dynamic_shape_sites import DynamicShapeSitesRule
+from npuport.rewriters.hand_rolled_fps import HandRolledFpsRule
+from npuport.rewriters.hccl_backend import HcclBackendRule
+from npuport.rewriters.int64_creation import Int64CreationRule
+from npuport.rewriters.local_rank_arg import LocalRankArgRule
+from npuport.rewriters.masked_assign import MaskedAssignRule
+from npuport.rewriters.mmcv_iter_timer import MmcvIterTimerRule
+from npuport.rewriters.mmcv_optimizer_hook import MmcvOptimizerHookRule
+from npuport.rewriters.nccl_backend import NcclBackendRule
+from npuport.rewriters.nonzero_count import NonzeroCountRule
+from npuport.rewriters.npu_cuda_call import NpuCudaCallRule
+from npuport.rewriters.npu_device_string import NpuDeviceStringRule
+from npuport.rewriters.npu_torch_cuda import NpuTorchCudaRule
+from npuport.rewriters.numpy_aliases import NumpyAliasesRule
+from npuport.rewriters.optional_torchvision import OptionalTorchvisionRule
+from npuport.rewriters.roi_float_cast import RoiFloatCastRule
+from npuport.rewriters.torch_cuda_api import TorchCudaApiRule
+from npuport.rewriters.torch_six import TorchSixRule
+
+__all__ = ["RULES", "DEFAULT_RULES", "Change", "Rule", "get", "resolve", "apply", "check"]
+
+#: Every rule, by ID, in the order `apply` runs them by default.
+RULES: dict[str, type[Rule]] = {
+    rule.ID: rule
+    for rule in (
+        CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule,
+        NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
+        Int64CreationRule, RoiFloatCastRule,
+        DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,
+        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule,
+        MmcvIterTimerRule, HandRolledFpsRule,
+        TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
+    )
+}
+
+#: Direct-NPU flavour: an alternative to NPU101-NPU104, chosen explicitly with --select.
+DIRECT_NPU = ("NPU111", "NPU112", "NPU113", "NPU114")
+
+#: What scan/port run when nothing is selected: every rule except the direct-NPU flavour.
+DEFAULT_RULES: tuple[str, ...] = tuple(rule_id for rule_id in RULES if rule_id not in DIRECT_NPU)
+
+
+def get(rule_id: str) -> type[Rule]:
+    """The rule class for an ID; UsageError naming the known IDs otherwise."""
+    try:
+        return RULES[rule_id.strip().upper()]
+    except KeyError:
+        raise UsageError(f"unknown rule {rule_id!r}: known rules are {', '.join(RULES)} "
+                         "(see `npuport scan --help`)") from None
+
+
+def resolve(select: Optional[list[str]] = None, fixable_only: bool = False) -> list[str]:
+    """Rule IDs to run: `select` (IDs, comma lists, or family prefixes like 'NPU1') or the defaults."""
+    if not select:
+        ids = list(DEFAULT_RULES)
+    else:
+        ids = []
+        for item in select:
+            for part in (p.strip().upper() for p in item.split(",")):
+                if not part:
+                    continue
+                if part in RULES:
+                    matched = [part]
+                else:
+                    matched = [i for i in RULES if i.startswith(part) and len(part) >= 4]
+                    if not matched:
+                        get(part)
+                ids.extend(i for i in matched if i not in ids)
+    if fixable_only:
+        ids = [i for i in ids if RULES[i].FIXABLE]
+    return ids
+
+
+def parse(source: str, path: str = "<string>") -> cst.Module:
+    """Parse with libcst; NpuportError naming the file and line when it is not valid Python."""
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise NpuportError(f"{path}:{error.raw_line}: cannot parse ({error.message}); fix the syntax or "
+                           "exclude the file") from None
+
+
+def check(source: str, rule_ids: list[str], path: str = "<string>") -> list[Change]:
+    """Sites of every rule on the unmodified source (line numbers refer to `source`)."""
+    rules = [get(i)() for i in rule_ids]
+    wanted = [r for r in rules if r.wants(source)]
+    if not wanted:
+        return []
+    module = parse(source, path)
+    lines = Lines(module)
+    changes: list[Change] = []
+    for rule in wanted:
+        changes.extend(rule.run(module, lines)[1])
+    return changes
+
+
+def apply(source: str, rule_ids: list[str], path: str = "<string>") -> tuple[str, list[Change]]:
+    """Run the rules in order on one parse; return the new source and the changes.
+
+    Each rule's line numbers refer to the source as that rule saw it (after the rules before it);
+    imports the new code needs are added once, at the end.
+    """
+    rules = [get(i)() for i in rule_ids]
+    wanted = [r for r in rules if r.wants(source)]
+    if not wanted:
+        return source, []
+    module = parse(source, path)
+    changes: list[Change] = []
+    imports = []
+    for rule in wanted:
+        module, found, needed = rule.run(module)
+        changes.extend(found)
+        imports.extend(i for i in needed if i not in imports)
+    if not any(c.fixed for c in changes):
+        return source, changes
+    return add_imports(module, imports).code, changes

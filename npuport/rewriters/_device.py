@@ -1,0 +1,203 @@
+"""Shared machinery of the device rules, in two flavours.
+
+`runtime`: patched code asks npuport.runtime for its device, so one tree runs on npu, cuda and cpu.
+`npu`: a plain NPU port (torch_npu), what the hand-made Ascend ports do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import libcst as cst
+
+from npuport.rewriters._util import dotted, expr, strip_comma
+from npuport.rewriters.base import RuleTransformer
+
+RUNTIME = "npuport.runtime"
+
+#: torch.cuda.X -> npuport.runtime.Y
+RUNTIME_API = {
+    "synchronize": "synchronize",
+    "device_count": "device_count",
+    "current_device": "current_device",
+    "set_device": "set_device",
+    "manual_seed_all": "manual_seed_all",
+    "manual_seed": "manual_seed_all",
+    "is_available": "is_available",
+}
+
+_CUDA_STRING = re.compile(r"""^(?P<q>[rRuU]?['"])cuda(?::(?P<index>\d+))?['"]$""")
+
+
+class _SkipImports(RuleTransformer):
+    """Never rewrite inside import statements."""
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+
+class CudaCall(RuleTransformer):
+    """`.cuda(...)` method calls."""
+
+    flavour = "runtime"
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        if not isinstance(func, cst.Attribute) or func.attr.value != "cuda" or dotted(func.value) == "torch":
+            return updated
+        if self.flavour == "npu":
+            self.fix(original, ".cuda() -> .npu()")
+            self.need_import("torch_npu")
+            return updated.with_changes(func=func.with_changes(attr=cst.Name("npu")))
+        index: Optional[cst.Arg] = None
+        rest: list[cst.Arg] = []
+        for arg in updated.args:
+            if arg.star:
+                self.report(original, ".cuda(*args) left as is: rewrite by hand to .to(npuport.runtime.device(i))")
+                return updated
+            if arg.keyword is None or arg.keyword.value == "device":
+                index = arg
+            else:
+                rest.append(arg)
+        device = f"{RUNTIME}.device()" if index is None else f"{RUNTIME}.device({_code(index.value)})"
+        args = [cst.Arg(expr(device), comma=cst.MaybeSentinel.DEFAULT)]
+        if rest:
+            args = [cst.Arg(expr(device), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))] + rest
+        self.fix(original, f".cuda(...) -> .to({device})")
+        self.need_import(RUNTIME)
+        return updated.with_changes(func=func.with_changes(attr=cst.Name("to")), args=strip_comma(args))
+
+
+class TorchCudaApi(_SkipImports):
+    """`torch.cuda.X(...)` calls and `torch.cuda` attribute use."""
+
+    flavour = "runtime"
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if self.flavour == "npu":
+            return updated
+        name = dotted(original.func)
+        if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
+            return updated
+        api = name.rsplit(".", 1)[1]
+        if api not in RUNTIME_API:
+            return updated
+        self.fix(original, f"{name}() -> {RUNTIME}.{RUNTIME_API[api]}()")
+        self.need_import(RUNTIME)
+        return updated.with_changes(func=expr(f"{RUNTIME}.{RUNTIME_API[api]}"))
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if self.flavour == "npu":
+            if original.attr.value == "cuda" and dotted(original.value) == "torch":
+                self.fix(original, "torch.cuda -> torch.npu")
+                self.need_import("torch_npu")
+                return updated.with_changes(attr=cst.Name("npu"))
+            return updated
+        name = dotted(original)
+        if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
+            return updated
+        api = name.rsplit(".", 1)[1]
+        if api not in RUNTIME_API:
+            self.report(original, f"{name} has no npuport.runtime equivalent: make it device-agnostic by hand "
+                                  "or guard it with npuport.runtime.device_type() == 'cuda'")
+        return updated
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+class DeviceString(RuleTransformer):
+    """'cuda' / 'cuda:N' device strings in device positions."""
+
+    flavour = "runtime"
+
+    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
+        if isinstance(node, cst.IfExp):
+            body = self._swap(node.body, original)
+            orelse = self._swap(node.orelse, original)
+            if body is None and orelse is None:
+                return None
+            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+        if not isinstance(node, cst.SimpleString):
+            return None
+        match = _CUDA_STRING.match(node.value)
+        if match is None:
+            return None
+        index = match.group("index")
+        if self.flavour == "npu":
+            new = node.value.replace("cuda", "npu", 1)
+            self.fix(original, f"{node.value} -> {new}")
+            return node.with_changes(value=new)
+        self.need_import(RUNTIME)
+        if index is None:
+            self.fix(original, f"{node.value} -> {RUNTIME}.device_type()")
+            return expr(f"{RUNTIME}.device_type()")
+        self.fix(original, f"{node.value} -> f'{{{RUNTIME}.device_type()}}:{index}'")
+        return expr(f'f"{{{RUNTIME}.device_type()}}:{index}"')
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = dotted(original.func) or ""
+        positional_device = name in ("torch.device", "device") or name.endswith(".to")
+        args = list(updated.args)
+        changed = False
+        for i, (old, arg) in enumerate(zip(original.args, args)):
+            is_device = (arg.keyword is not None and arg.keyword.value == "device") or (
+                positional_device and i == 0 and arg.keyword is None and not arg.star)
+            if not is_device:
+                continue
+            new = self._swap(arg.value, old)
+            if new is not None:
+                args[i] = arg.with_changes(value=new)
+                changed = True
+        return updated.with_changes(args=args) if changed else updated
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        if original.name.value != "device" or updated.default is None:
+            return updated
+        new = self._swap(updated.default, original)
+        return updated if new is None else updated.with_changes(default=new)
+
+
+class NcclBackend(RuleTransformer):
+    """backend='nccl' keywords and defaults, and init_process_group('nccl', ...)."""
+
+    flavour = "runtime"
+
+    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
+        if not isinstance(node, cst.SimpleString) or node.evaluated_value != "nccl":
+            return None
+        if self.flavour == "npu":
+            self.fix(original, "'nccl' -> 'hccl'")
+            return node.with_changes(value=node.value.replace("nccl", "hccl"))
+        self.fix(original, f"'nccl' -> {RUNTIME}.dist_backend()")
+        self.need_import(RUNTIME)
+        return expr(f"{RUNTIME}.dist_backend()")
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = dotted(original.func) or ""
+        args = list(updated.args)
+        changed = False
+        for i, (old, arg) in enumerate(zip(original.args, args)):
+            wanted = (arg.keyword is not None and arg.keyword.value == "backend") or (
+                i == 0 and arg.keyword is None and not arg.star and name.split(".")[-1] == "init_process_group")
+            new = self._swap(arg.value, old) if wanted else None
+            if new is not None:
+                args[i] = arg.with_changes(value=new)
+                changed = True
+        return updated.with_changes(args=args) if changed else updated
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        if original.name.value != "backend" or updated.default is None:
+            return updated
+        new = self._swap(updated.default, original)
+        return updated if new is None else updated.with_changes(default=new)
+
+
+def npu_flavour(cls: type) -> type:
+    """The same transformer, in the direct NPU flavour."""
+    return type(f"Npu{cls.__name__}", (cls,), {"flavour": "npu"})

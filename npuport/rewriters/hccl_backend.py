@@ -1,0 +1,25 @@
+"""NPU114: backend='nccl' -> 'hccl' (direct NPU port).
+
+Before::
+
+    dist.init_process_group(backend='nccl')
+
+After::
+
+    dist.init_process_group(backend='hccl')
+
+Why: Ascend's collective library is HCCL; same positions as NPU104.
+"""
+
+from __future__ import annotations
+
+from npuport.rewriters._device import NcclBackend, npu_flavour
+from npuport.rewriters.base import Rule
+
+
+class HcclBackendRule(Rule):
+    ID = "NPU114"
+    DESCRIPTION = "direct NPU port: rewrite backend='nccl' and init_process_group('nccl') to 'hccl'"
+    FIXABLE = True
+    TRIGGERS = ("nccl",)
+    Transformer = npu_flavour(NcclBackend)

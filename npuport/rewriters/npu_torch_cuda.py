@@ -1,0 +1,29 @@
+"""NPU112: `torch.cuda.X` -> `torch.npu.X` (direct NPU port, adds `import torch_npu`).
+
+Before::
+
+    torch.cuda.synchronize()
+    stream = torch.cuda.current_stream()
+
+After::
+
+    import torch_npu
+    torch.npu.synchronize()
+    stream = torch.npu.current_stream()
+
+Why: torch_npu mirrors the torch.cuda namespace as torch.npu. Import statements
+(`from torch.cuda.amp import ...`) are left alone: torch.npu is an attribute, not an importable module.
+"""
+
+from __future__ import annotations
+
+from npuport.rewriters._device import TorchCudaApi, npu_flavour
+from npuport.rewriters.base import Rule
+
+
+class NpuTorchCudaRule(Rule):
+    ID = "NPU112"
+    DESCRIPTION = "direct NPU port: rewrite torch.cuda.X to torch.npu.X and import torch_npu"
+    FIXABLE = True
+    TRIGGERS = ("torch.cuda",)
+    Transformer = npu_flavour(TorchCudaApi)

@@ -1,0 +1,33 @@
+"""NPU102: `torch.cuda.synchronize()` and friends -> npuport.runtime.
+
+Before::
+
+    torch.cuda.manual_seed_all(seed)
+    device_ids = [torch.cuda.current_device()]
+    if torch.cuda.is_available(): ...
+
+After::
+
+    npuport.runtime.manual_seed_all(seed)
+    device_ids = [npuport.runtime.current_device()]
+    if npuport.runtime.is_available(): ...
+
+Why: torch.cuda.* is a CUDA-only namespace; on an NPU the same calls live in torch.npu. The runtime
+picks the right one. Mapped: synchronize, device_count, current_device, set_device, manual_seed_all,
+manual_seed (-> manual_seed_all: each process drives one device), is_available. Any other torch.cuda.X
+(Stream, Event, empty_cache, max_memory_allocated, amp, ...) is reported, not changed.
+"""
+
+from __future__ import annotations
+
+from npuport.rewriters._device import TorchCudaApi
+from npuport.rewriters.base import Rule
+
+
+class TorchCudaApiRule(Rule):
+    ID = "NPU102"
+    DESCRIPTION = ("rewrite torch.cuda.synchronize/device_count/current_device/set_device/manual_seed[_all]/"
+                   "is_available to npuport.runtime; report other torch.cuda.* uses")
+    FIXABLE = True
+    TRIGGERS = ("torch.cuda.",)
+    Transformer = TorchCudaApi

@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import NpuportError
+from .launch.options import launch_options, topology_options
 
 EXIT_DOC = "Exit codes: 0 ok, 1 a check or run failed, 2 usage error."
 
@@ -92,17 +93,20 @@ def show_cmd(name: str, as_json: bool, recipe_dirs) -> None:
 @click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Device the workspace targets (default: detect).")
 @fetch_options
 @click.option("--force", is_flag=True, help="Replace hand edits in the workspace.")
+@click.option("--amp", type=click.Choice(["apex", "native"]),
+              help="apex: install NVIDIA apex (pinned git commit, patched, Python-only); default: the recipe's.")
 @dry_run_option
 @json_option
 @recipes_option
-def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, force, dry_run, as_json, recipe_dirs):
+def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, force, amp, dry_run, as_json,
+              recipe_dirs):
     """Fetch, verify, patch, build and install NAME into a workspace."""
     from . import recipe
     from .commands.setup import setup
 
     r = recipe.load(name, recipe_dirs)
     res = setup(r, versions={"mmcv": mmcv_version}, workspace=workspace, source_pairs=sources, mirror_pairs=mirrors,
-                offline=offline, dry_run=dry_run, force=force, log=log)
+                offline=offline, dry_run=dry_run, force=force, amp=amp, log=log)
     if as_json:
         emit_json(res.to_json())
         return
@@ -181,11 +185,7 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 
 @cli.command("train")
 @click.argument("name")
-@click.option("--npus", type=int, default=1, show_default=True, help="Processes (devices) per node; >1 goes through torchrun.")
-@click.option("--nnodes", type=int, default=1, show_default=True, help="Nodes taking part.")
-@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's rank.")
-@click.option("--master-addr", default="127.0.0.1", show_default=True)
-@click.option("--master-port", type=int, default=29500, show_default=True)
+@launch_options
 @click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
 @click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
 @click.option("--max-iters", type=int, help="Train N iterations (default 50 in performance mode).")
@@ -196,28 +196,91 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @click.option("--img-scale", metavar="W,H", help="Resize every image to W,H (small-image CPU runs).")
 @click.option("--work-dir", metavar="DIR", help="Logs, checkpoints and results.json (default work_dirs/NAME).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--skip-checks", is_flag=True, help="Launch without the pre-launch checks of `npuport doctor`.")
 @workspace_option
 @dry_run_option
 @json_option
 @recipes_option
-def train_cmd(name, npus, nnodes, node_rank, master_addr, master_port, device, data, max_iters, epochs, mode, amp,
-              img_scale, work_dir, seed, workspace, dry_run, as_json, recipe_dirs):
+def train_cmd(name, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks, workspace,
+              dry_run, as_json, recipe_dirs, **launch_kw):
     """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers."""
     from . import recipe
     from .commands.train import TrainOptions, train
-    from .launch.plan import Topology
+    from .launch.options import launch_from
 
     if max_iters and epochs:
         raise click.UsageError("give --max-iters or --epochs, not both")
-    opts = TrainOptions(Topology(npus, nnodes, node_rank, master_addr, master_port), device, data, max_iters, epochs,
-                        mode, amp, work_dir, seed, workspace, img_scale, dry_run)
+    lopts = launch_from(launch_kw)
+    opts = TrainOptions(lopts.topology, device, data, max_iters, epochs, mode, amp, work_dir, seed, workspace,
+                        img_scale, dry_run, lopts, skip_checks)
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
-        emit_json({"command": res.launch.argv, "env": res.launch.env, "work_dir": str(res.work_dir),
-                   "results": res.results})
+        nodes = [{"node": n.node, "command": n.argv, "env": n.env, "shell": n.shell()} for n in res.plan.nodes]
+        emit_json({"command": res.launch.argv, "env": res.launch.env, "nodes": nodes,
+                   "slurm_script": str(res.plan.script) if res.plan.script else None,
+                   "work_dir": str(res.work_dir), "results": res.results})
+    elif dry_run:
+        click.echo(res.plan.describe())
     elif res.results is not None:
         click.echo(res.table)
         click.echo(f"results: {res.work_dir / 'results.json'}")
+
+
+@cli.command("doctor")
+@topology_options
+@click.option("--recipe", "recipe_name", metavar="NAME", help="Check with this recipe's NPU variables.")
+@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if torch_npu is installed, "
+              "else cuda, else cpu.")
+@click.option("--cann", metavar="PATH", help="CANN toolkit (default ASCEND_TOOLKIT_HOME, then the standard path).")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="As for train; repeatable.")
+@click.option("--work-dir", metavar="DIR", default=".", show_default=True, help="Where the run writes (disk check).")
+@json_option
+@recipes_option
+def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_dirs, **topo_kw):
+    """Check this machine before a launch: versions, CANN, devices, master, HCCL timeout, disk, pip index."""
+    from . import recipe
+    from .commands.doctor import DoctorOptions, detect_device, doctor
+    from .launch.npu_env import parse_overrides
+    from .launch.options import topology_from
+
+    device = device or detect_device()
+    recipe_env = {}
+    if recipe_name:
+        r = recipe.load(recipe_name, recipe_dirs)
+        recipe_env = {k: str(v) for k, v in r.train.npu_env} if r.train and device == "npu" else {}
+    overrides = parse_overrides(env_pairs)
+    source = {**{k: "recipe" for k in recipe_env}, **{k: "--env" for k in overrides}}
+    report = doctor(DoctorOptions(device, topology_from(topo_kw), cann, work_dir, {**recipe_env, **overrides}, source))
+    if as_json:
+        emit_json({"device": device, **report.to_json()})
+    else:
+        click.echo(report.format_table())
+        click.echo("all checks passed" if report.ok else "some checks failed", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("eval")
+@click.argument("name")
+@click.option("--checkpoint", required=True, metavar="FILE", help="A checkpoint written by `npuport train`.")
+@click.option("--data", required=True, metavar="DIR", help="The data set root (COCO layout) to evaluate on.")
+@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]))
+@click.option("--img-scale", metavar="W,H", help="The image scale the model was trained with.")
+@click.option("--score-thr", type=float, help="Score threshold (low values for barely trained models).")
+@workspace_option
+@json_option
+@recipes_option
+def eval_cmd(name, checkpoint, data, device, img_scale, score_thr, workspace, as_json, recipe_dirs):
+    """Accuracy alone: COCO bbox and segm mAP of a checkpoint, with pycocotools."""
+    from . import recipe
+    from .commands.evaluate import evaluate
+
+    metrics = evaluate(recipe.load(name, recipe_dirs), checkpoint, data=data, workspace=workspace, device=device,
+                       img_scale=img_scale, score_thr=score_thr, log=log)
+    if as_json:
+        emit_json(metrics)
+    else:
+        shown = {k: v for k, v in metrics.items() if k.endswith("mAP")}
+        click.echo("  ".join(f"{k} {v:.3f}" for k, v in shown.items()) or json.dumps(metrics))
 
 
 @cli.command("scan")
@@ -257,6 +320,89 @@ def port_cmd(path, select, mode):
                    "nothing written (--write to apply)", err=True)
     else:
         click.echo(report.format_text())
+
+
+@cli.group("overlay")
+def overlay_group() -> None:
+    """Hand-made ports' whole-file overlays: audit them, import them as recipe steps, shrink them to diffs."""
+
+
+def overlay_options(f):
+    f = click.option("--max-downloads", type=click.IntRange(0), default=6, show_default=True,
+                     help="Other published versions fetched to find the one a file was cut from (0: no search).")(f)
+    f = click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Rewrite URL prefixes; repeatable.")(f)
+    f = click.option("--map", "maps", multiple=True, metavar="FILE=UPSTREAM/PATH",
+                     help="The upstream path a file of DIR replaces (default: its own path, or by name and content).")(f)
+    f = click.option("--onto", required=True, metavar="NAME==VERSION", help="The upstream the overlay goes onto.")(f)
+    return click.argument("folder", metavar="DIR", type=click.Path(exists=True, file_okay=False))(f)
+
+
+@overlay_group.command("audit")
+@overlay_options
+@json_option
+def overlay_audit_cmd(folder, onto, maps, mirrors, max_downloads, as_json):
+    """Say what each file of DIR is: no-op, misplaced, cut from another version, or a real change (exit 1 unless
+    every file is a real change)."""
+    from .overlay import audit
+
+    report = audit(folder, onto, maps, mirror_pairs=mirrors, max_downloads=max_downloads)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(report.format_text())
+    sys.exit(0 if report.ok else 1)
+
+
+@overlay_group.command("import")
+@overlay_options
+@click.option("--out", metavar="RECIPE_DIR", help="Recipe folder to add the step to, or to create (default: recipes/<DIR name>).")
+@click.option("--id", "step_id", metavar="ID", help="The step's id (default: overlay-<DIR name>).")
+@click.option("--why", metavar="TEXT", help="The step's one-line rationale.")
+@click.option("--partial", is_flag=True, help="Import the real changes only; leave out (and list) every other file.")
+@json_option
+def overlay_import_cmd(folder, onto, maps, mirrors, max_downloads, out, step_id, why, partial, as_json):
+    """Audit DIR, then write its real changes as an `overlay` step with its recorded base hashes (exit 1, writing
+    nothing, when a file is misplaced or cut from another version, unless --partial)."""
+    from .overlay import import_overlay
+
+    res = import_overlay(folder, onto, maps, out=out, step_id=step_id or "", why=why or "", partial=partial,
+                         mirror_pairs=mirrors, max_downloads=max_downloads)
+    if as_json:
+        emit_json(res.to_json())
+    else:
+        click.echo(res.report.format_text())
+        click.echo(res.detail, err=not res.written)
+    sys.exit(0 if res.written else 1)
+
+
+@overlay_group.command("to-patch")
+@overlay_options
+@click.option("--out", metavar="FILE", help="Write the diff to FILE (a `diff` step's patch) instead of stdout.")
+@json_option
+def overlay_to_patch_cmd(folder, onto, maps, mirrors, max_downloads, out, as_json):
+    """Turn DIR's real changes into the rewriters that make them and a minimal zero-fuzz diff of the rest
+    (exit 1 when no file is a real change)."""
+    from .overlay import to_patch
+
+    res = to_patch(folder, onto, maps, mirror_pairs=mirrors, max_downloads=max_downloads)
+    if out and res.diff:
+        import os
+        from pathlib import Path
+
+        tmp = Path(out).with_name(Path(out).name + ".tmp")
+        tmp.write_text(res.diff, encoding="utf-8")
+        os.replace(tmp, out)
+    if as_json:
+        emit_json(res.to_json())
+    else:
+        for p in res.patches:
+            log(p.summary())
+        for f in res.report.files:
+            if f.kind != "change":
+                log(f"{f.file}: {f.kind}, left out: {f.detail}")
+        if not out:
+            click.echo(res.diff, nl=False)
+    sys.exit(0 if res.patches else 1)
 
 
 @cli.group("data")

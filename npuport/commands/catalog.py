@@ -53,7 +53,8 @@ def format_show(recipe: Recipe) -> str:
         out.append(f"  {s.name:<10} {s.kind:<5} {s.pin_label}{extra}")
     out.append(f"steps ({len(recipe.steps)}):")
     for i, st in enumerate(recipe.steps, 1):
-        what = {"rewrite": ", ".join(st.rules), "diff": st.patch, "files": f"{len(st.files)} new file(s)"}[st.kind]
+        what = {"rewrite": ", ".join(st.rules), "diff": st.patch, "files": f"{len(st.files)} new file(s)",
+                "overlay": f"{len(st.map)} whole file(s) from {st.folder}"}[st.kind]
         only = f" [only {', '.join(st.versions)}]" if st.versions else ""
         out.append(f"  {i:>2}. {st.id} ({st.kind} {st.source}: {what}){only}\n      why: {st.why}")
     if recipe.train:

@@ -30,7 +30,13 @@ class SetupResult:
 
 def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: str | None = None,
           source_pairs=(), mirror_pairs=(), offline: bool = False, dry_run: bool = False, force: bool = False,
-          patched: bool = True, log=None) -> SetupResult:
+          patched: bool = True, amp: str | None = None, log=None) -> SetupResult:
+    """`amp`: "apex" or "native" overrides the recipe's `amp` (apex: see npuport.apex)."""
+    apex = (amp or recipe.amp) == "apex"
+    if apex:
+        from ..apex import with_apex
+
+        recipe = with_apex(recipe)
     pins = resolve(recipe, versions)
     ws = Workspace(Path(workspace) if workspace else default_root(recipe.name))
     if dry_run:
@@ -43,6 +49,10 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
                    if not s.versions or pins[s.source].version in s.versions],
             build=[str(c) for c in build.plan(ws, recipe)],
         )
+    if apex:
+        from ..apex import fetch_or_explain
+
+        fetch_or_explain(recipe, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
     inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
     outcome = ws.install(recipe, inputs.trees, inputs.records, pins, patched=patched, force=force)
     built = build.run(ws, recipe, outcome.key, log=log) if patched and recipe.installs else False

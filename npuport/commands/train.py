@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import build
 from ..errors import CheckFailed, UsageError
+from ..launch.job import LaunchOptions, LaunchPlan
 from ..launch.plan import Launch, Topology
-from ..launch.plan import build as build_launch
 from ..recipe import Recipe
 from ..workspace import Workspace, default_root, lock_hash
 
@@ -34,6 +30,8 @@ class TrainOptions:
     workspace: str | None = None
     img_scale: str | None = None
     dry_run: bool = False
+    launch: LaunchOptions | None = None  # launcher, Slurm, CANN, --env, pinning; its topology wins when given
+    skip_checks: bool = False  # skip the pre-launch doctor checks
 
 
 @dataclass
@@ -42,6 +40,7 @@ class TrainResult:
     work_dir: Path
     results: dict | None = None
     table: str = ""
+    plan: LaunchPlan | None = None
 
 
 def detect_device() -> str:
@@ -89,11 +88,19 @@ def prepare_data(recipe: Recipe, data: str, work_dir: Path, world_size: int) -> 
     return root
 
 
-def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: Path) -> list[str]:
+def amp_level(recipe: Recipe, opts: TrainOptions, device: str) -> str:
+    """The recipe's AMP level on an accelerator. On the CPU autocast means bfloat16, which most CPUs run slower
+    than float32, so AMP is off there unless --amp asks for it."""
+    if opts.amp:
+        return opts.amp
+    return "off" if device == "cpu" else recipe.train.amp
+
+
+def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: Path, device: str = "cpu") -> list[str]:
     t = recipe.train
     args = [str(recipe.folder / t.config)] if t.config else []
     args += ["--work-dir", str(work_dir), "--data-root", str(data_root), "--seed", str(opts.seed),
-             "--amp", opts.amp or t.amp, "--loss-scale", f"{t.loss_scale:g}",
+             "--amp", amp_level(recipe, opts, device), "--loss-scale", f"{t.loss_scale:g}",
              "--samples-per-device", str(t.samples_per_device)]
     if opts.max_iters:
         args += ["--max-iters", str(opts.max_iters)]
@@ -121,61 +128,57 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
         raise UsageError(f"--data {opts.data}: no such folder; give a data set root or --data synthetic")
     device = opts.device or detect_device()
     check_device(device)
-    topo = opts.topology
+    lopts = opts.launch or LaunchOptions(opts.topology)
+    topo = opts.topology = lopts.topology
     topo.check()
     work_dir = Path(opts.work_dir or Path("work_dirs") / recipe.name).resolve()
     env = {"NPUPORT_DEVICE": device, "NPUPORT_WARMUP_ITERS": str(recipe.train.warmup_iters), "PYTHONUNBUFFERED": "1"}
-    if device == "npu":
-        env.update(dict(recipe.train.npu_env))
-    data_root = Path(opts.data) if opts.dry_run and opts.data == "synthetic" else None
-    if data_root is None:
+    recipe_env = {k: str(v) for k, v in recipe.train.npu_env} if device == "npu" else {}
+    if not opts.dry_run and not opts.skip_checks:
+        pre_launch_checks(device, lopts, recipe_env, work_dir, log)
+    if opts.dry_run:  # nothing is written: a synthetic data set would be generated at WORK_DIR/data
+        data_root = work_dir / "data" if opts.data == "synthetic" else prepare_data(recipe, opts.data, work_dir, 1)
+    else:
         work_dir.mkdir(parents=True, exist_ok=True)
         data_root = prepare_data(recipe, opts.data, work_dir, topo.world_size)
-    launch = build_launch(str(build.env_python(ws)), recipe.train.driver,
-                          driver_args(recipe, opts, data_root, work_dir), topo, env)
-    log(f"+ {launch.shell()}")
-    if opts.dry_run:
-        return TrainResult(launch, work_dir)
-    for stale in ("npuport-metrics.jsonl", RUN_FILE, "results.json"):
+    from ..launch.job import execute, plan
+
+    lp = plan(str(build.env_python(ws)), recipe.train.driver, driver_args(recipe, opts, data_root, work_dir, device), device,
+              env, lopts, work_dir, recipe_env, job_name=f"npuport-{recipe.name}")
+    if opts.dry_run:  # the CLI prints lp.describe(): every node's command, or the Slurm script
+        return TrainResult(lp.here, work_dir, plan=lp)
+    log(f"+ {lp.here.shell()}")
+    rank0_here = lopts.launcher == "slurm" or topo.node_rank == 0 or topo.elastic
+    for stale in ("npuport-metrics.jsonl", RUN_FILE, "results.json") if rank0_here else ():
         (work_dir / stale).unlink(missing_ok=True)
-    run_and_follow(launch, work_dir, opts.max_iters)
-    results = collect(recipe, device, topo, work_dir, lock, launch)
+    execute(lp, lopts, work_dir, opts.max_iters, log)
+    from ..results.fps import METRICS_FILE
+
+    if not rank0_here or (topo.elastic and not (work_dir / METRICS_FILE).exists()):
+        log(f"this node's ranks finished; the node that ran rank 0 writes {work_dir / 'results.json'}")
+        return TrainResult(lp.here, work_dir, plan=lp)
+    results = collect(recipe, device, topo, work_dir, lock, lp.here)
     from ..results.table import format_table
 
     table = format_table(results, list(recipe.references), recipe.train.metric)
-    return TrainResult(launch, work_dir, results, table)
+    return TrainResult(lp.here, work_dir, results, table, lp)
 
 
-def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None) -> None:
-    """Run the launch with a progress bar fed from the metrics file; per-rank logs go to WORK_DIR/logs."""
-    from ..results.fps import METRICS_FILE
-    from ..results.progress import follow
+def pre_launch_checks(device: str, lopts: LaunchOptions, recipe_env: dict, work_dir: Path, log) -> None:
+    """The doctor's checks that concern this launch; warnings are logged, failures stop it."""
+    from .doctor import BEFORE_SLURM, BEFORE_TRAIN, FAIL, WARN, DoctorOptions, doctor
 
-    logs = work_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    argv = list(launch.argv)
-    if "torch.distributed.run" in argv:  # torchrun writes each rank's stdout/stderr under logs/
-        at = argv.index("torch.distributed.run") + 1
-        argv[at:at] = [f"--log-dir={logs}", "--redirects=3"]
-    stop = threading.Event()
-    bar = threading.Thread(target=follow, args=(work_dir / METRICS_FILE, total_iters or 0, stop), daemon=True)
-    bar.start()
-    with open(logs / "launcher.log", "w") as out:
-        proc = subprocess.run(argv, env={**os.environ, **launch.env}, stdout=out, stderr=subprocess.STDOUT)
-    stop.set()
-    bar.join(timeout=5)
-    if proc.returncode != 0:
-        raise CheckFailed(f"training failed (exit {proc.returncode}): {last_error(logs)}; logs in {logs}")
-
-
-def last_error(logs: Path) -> str:
-    """The last line that looks like an error in the rank logs, for the one-line message."""
-    best = ""
-    for f in sorted(logs.rglob("*.log")):
-        for line in f.read_text(errors="replace").splitlines():
-            if "Error" in line or "error:" in line:
-                best = line.strip()
-    return best[:300] or "no error line in the logs"
+    env = {**recipe_env, **lopts.env}
+    source = {**{k: "recipe" for k in recipe_env}, **{k: "--env" for k in lopts.env}}
+    which = BEFORE_SLURM if lopts.launcher == "slurm" else BEFORE_TRAIN
+    report = doctor(DoctorOptions(device, lopts.topology, lopts.cann, str(work_dir), env, source), which)
+    for c in report.checks:
+        if c.status == WARN:
+            log(f"npuport: warning: {c.name}: {c.detail}")
+    bad = [c for c in report.checks if c.status == FAIL]
+    if bad:
+        raise CheckFailed("pre-launch checks failed: " + "; ".join(f"{c.name}: {c.detail}" for c in bad)
+                          + " (see `npuport doctor`; --skip-checks launches anyway)")
 
 
 def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: dict, launch: Launch) -> dict:

@@ -101,8 +101,9 @@ def _record(recipe: Recipe, inputs) -> None:
     table = HashTable.load(recipe)
     tmp, roots = _scratch(inputs)
     try:
-        for step in recipe.steps:
-            table.steps.get(step.id, {}).pop(pin_key(inputs.pins[step.source]), None)
+        for step in recipe.steps:  # an overlay's base is recorded by `npuport overlay import`, per version
+            if step.kind != "overlay":
+                table.steps.get(step.id, {}).pop(pin_key(inputs.pins[step.source]), None)
         results = engine.apply_all(recipe, roots, inputs.pins, table)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npuport.data.coco_categories import COCO_CATEGORIES
 from npuport.data.staging import SynthReport, count_files, staged
 from npuport.errors import UsageError
 
@@ -76,7 +77,7 @@ def write_split(folder: Path, rng: np.random.Generator, count: int, size: int, f
         "licenses": [{"id": 1, "name": "CC0 1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"}],
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": cid, "name": name, "supercategory": sup} for _, cid, name, sup in CATEGORIES],
+        "categories": [{"id": cid, "name": name, "supercategory": sup} for cid, name, sup in COCO_CATEGORIES],
     }
 
 

@@ -54,6 +54,8 @@ def files_read(step: Step, recipe: Recipe) -> list[str]:
         return list(step.paths)
     if step.kind == "files":
         return [target for target, _ in step.files]
+    if step.kind == "overlay":
+        return [target for target, _ in step.map]
     patch_file = recipe.folder / step.patch
     return [p.old or p.new for p in unidiff.parse(patch_file.read_text(encoding="utf-8"), str(patch_file))]
 
@@ -87,6 +89,13 @@ def compute(step: Step, recipe: Recipe, root: Path) -> tuple[dict[str, str | Non
             new[patch.new or rel] = unidiff.apply(_read(root / rel), patch, where)
             if patch.old and patch.new and patch.old != patch.new:
                 new[patch.old] = None
+    elif step.kind == "overlay":
+        for target, src in step.map:
+            if not (root / target).is_file():
+                raise NpuportError(f"step {step.id}: overlay file {src} replaces {target}, which does not exist in "
+                                   f"{step.source}; an overlay only replaces upstream files (new files: a files step)")
+            with open(recipe.folder / step.folder / src, encoding="utf-8", newline="") as f:
+                new[target] = f.read()
     else:
         for target, src in step.files:
             new[target] = (recipe.folder / src).read_text(encoding="utf-8")
@@ -113,6 +122,11 @@ def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label
     except NpuportError as exc:
         return StepResult(step, FAILED, str(exc))
     base = {rel: file_hash(root / rel) for rel in reads}
+    if expected is None and step.kind == "overlay":
+        pin = label.split(" after ")[0]
+        return StepResult(step, DRIFT, f"overlay {step.id} has no recorded base for {pin}: its whole files were cut "
+                          f"from another version; audit and import them onto this one with `npuport overlay import "
+                          f"DIR --onto {pin}`", base)
     if expected is not None:
         done = {rel: {expected.result.get(rel), *(later or {}).get(rel, ())} for rel in reads}
         if all(base[rel] in done[rel] for rel in reads):
@@ -131,6 +145,8 @@ def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label
     unchanged = [rel for rel in new if res.result[rel] == res.base[rel]]
     if step.kind == "rewrite" and unchanged:
         return _fail(res, NO_CHANGE, f"{', '.join(step.rules)} changed nothing in {', '.join(unchanged)}; the recipe expects a change")
+    if step.kind == "overlay" and unchanged:
+        return _fail(res, NO_CHANGE, f"overlay files for {', '.join(unchanged)} are identical to upstream; drop them")
     for rel, text in new.items():
         if text is not None and rel.endswith(".py"):
             try:

@@ -54,10 +54,10 @@ class Source:
 
 @dataclass(frozen=True)
 class Step:
-    """One patch step: a rewriter run, a zero-fuzz diff, or new files."""
+    """One patch step: a rewriter run, a zero-fuzz diff, new files, or an overlay of whole upstream files."""
 
     id: str
-    kind: str  # "rewrite" | "diff" | "files"
+    kind: str  # "rewrite" | "diff" | "files" | "overlay"
     source: str  # the name of the source it patches
     why: str  # one line: why the NPU (or today's stack) needs it
     rules: tuple[str, ...] = ()  # rewrite: rewriter IDs, applied in order
@@ -65,6 +65,8 @@ class Step:
     patch: str = ""  # diff: path of the .diff file, relative to the recipe folder
     files: tuple[tuple[str, str], ...] = ()  # files: (target in the source tree, file in the recipe folder)
     versions: tuple[str, ...] = ()  # apply only when the source is at one of these versions (empty: all)
+    folder: str = ""  # overlay: folder of whole files, relative to the recipe folder
+    map: tuple[tuple[str, str], ...] = ()  # overlay: (upstream path it replaces, file in `folder`)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class Recipe:
     installs: tuple[Install, ...] = ()
     train: Train | None = None
     references: tuple[Reference, ...] = field(default=())
+    amp: str = "native"  # "native" (torch AMP through npuport.runtime) | "apex" (NVIDIA apex, see npuport.apex)
 
     def source(self, name: str) -> Source:
         for src in self.sources:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from ..apex import pypi_apex_problem
 from ..errors import RecipeError
 from .model import Install, Pin, Recipe, Reference, Source, Step, Train
 
@@ -94,6 +95,7 @@ def parse_recipe(data: dict, file: Path) -> Recipe:
         installs=tuple(parse_install(t) for t in top.tables("install")),
         train=parse_train(Table(top.get("train", dict), file, "train")) if "train" in data else None,
         references=tuple(parse_reference(t) for t in top.tables("reference")),
+        amp=top.get("amp", str, "native", check=one_of("native", "apex")),
     )
     top.done()
     if not recipe.sources:
@@ -108,7 +110,7 @@ def parse_source(t: Table) -> Source:
     if kind == "pypi":
         src = Source(
             **common,
-            package=t.get("package", str),
+            package=t.get("package", str, check=pypi_apex_problem),
             version=t.get("version", str),
             sha256=t.get("sha256", str, check=matches(SHA256, "64 lower-case hex digits")),
             option=t.get("option", str, ""),
@@ -139,7 +141,7 @@ def parse_pin(t: Table) -> Pin:
 
 
 def parse_step(t: Table) -> Step:
-    kind = t.get("kind", str, check=one_of("rewrite", "diff", "files"))
+    kind = t.get("kind", str, check=one_of("rewrite", "diff", "files", "overlay"))
     step = Step(
         id=t.get("id", str, check=matches(STEP_ID, "a lower-case id")),
         kind=kind,
@@ -150,11 +152,15 @@ def parse_step(t: Table) -> Step:
         patch=t.get("patch", str) if kind == "diff" else "",
         files=t.mapping("files") if kind == "files" else (),
         versions=t.strings("versions"),
+        folder=t.get("folder", str) if kind == "overlay" else "",
+        map=t.mapping("map") if kind == "overlay" else (),
     )
     if kind == "rewrite" and not (step.rules and step.paths):
         t.fail(t.key("rules"), "and 'paths' must both list at least one entry for a rewrite step")
     if kind == "files" and not step.files:
         t.fail(t.key("files"), "must map at least one target path to a recipe file")
+    if kind == "overlay" and not step.map:
+        t.fail(t.key("map"), "must map at least one upstream path to a file in the overlay folder")
     t.done()
     return step
 
@@ -167,6 +173,11 @@ def parse_install(t: Table) -> Install:
         deps=t.strings("deps"),
         build_isolation=t.get("build_isolation", bool, True),
     )
+    for key, reqs in (("requires", inst.requires), ("deps", inst.deps)):
+        for req in reqs:
+            problem = pypi_apex_problem(req)
+            if problem:
+                t.fail(t.key(key), problem)
     t.done()
     return inst
 
@@ -220,7 +231,9 @@ def check_references(recipe: Recipe, top: Table) -> None:
         for v in step.versions:
             if v not in known:
                 top.fail(f"{where}.versions", f"names {v!r}, not a pinned version of {src.name}")
-        for rel in [step.patch] if step.patch else [f for _, f in step.files]:
+        wanted = [step.patch] if step.patch else [f for _, f in step.files]
+        wanted += [f"{step.folder}/{f}" for _, f in step.map]
+        for rel in wanted:
             if not (recipe.folder / rel).is_file():
                 top.fail(f"{where}", f"refers to {rel}, which is not a file in {recipe.folder}")
     for i, inst in enumerate(recipe.installs):

@@ -11,6 +11,7 @@ import libcst as cst
 
 from npuport.errors import NpuportError, UsageError
 from npuport.rewriters.apex_amp import ApexAmpRule
+from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
 from npuport.rewriters.base import Change, Lines, Rule, add_imports
 from npuport.rewriters.collections_abc import CollectionsAbcRule
@@ -45,7 +46,7 @@ RULES: dict[str, type[Rule]] = {
         NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
         Int64CreationRule, RoiFloatCastRule,
         DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,
-        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule,
+        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule,
         MmcvIterTimerRule, HandRolledFpsRule,
         TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
     )

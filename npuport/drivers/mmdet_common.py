@@ -1,0 +1,210 @@
+"""What mmdet_train and mmdet_eval share: process setup, config overrides, wrapping, evaluation, output."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from npuport import runtime
+from npuport.errors import UsageError
+
+
+@dataclass
+class Dist:
+    """This process's place in the run (from torchrun's environment)."""
+
+    distributed: bool
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+
+def setup_process(launcher: str) -> Dist:
+    """Pick the device and, with launcher 'pytorch', join the process group torchrun describes."""
+    if os.environ.get("NPUPORT_DEVICE", "").lower() == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # keep DataParallel off a GPU that is present
+    if launcher == "none":
+        return Dist(distributed=False)
+    if launcher != "pytorch":
+        raise UsageError(f"--launcher {launcher!r} is not supported; use none or pytorch")
+    missing = [name for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    if missing:
+        raise UsageError(f"--launcher pytorch needs {', '.join(missing)} in the environment; start it with torchrun")
+    import torch.distributed as dist
+
+    info = Dist(True, int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]))
+    runtime.set_device(info.local_rank)
+    dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
+    return info
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    runtime.manual_seed_all(seed)
+
+
+def parse_scale(text: str) -> Tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise UsageError(f"--img-scale {text!r} is not WIDTH,HEIGHT (for example 320,320)") from None
+    return width, height
+
+
+def load_config(path: str, data_root: Optional[str]) -> Any:
+    """mmcv Config from `path`; `data_root` is handed to the config as NPUPORT_DATA_ROOT."""
+    from mmcv import Config
+
+    if not os.path.isfile(path):
+        raise UsageError(f"config {path} does not exist; pass the recipe's config file")
+    if data_root:
+        if not os.path.isdir(data_root):
+            raise UsageError(f"--data-root {data_root} is not a directory; make data with `npuport data synth`")
+        os.environ["NPUPORT_DATA_ROOT"] = os.path.abspath(data_root)
+    return Config.fromfile(path)
+
+
+def _set_scale(pipeline: List[Dict[str, Any]], scale: Tuple[int, int]) -> None:
+    for step in pipeline:
+        if step.get("type") in ("Resize", "MultiScaleFlipAug") and "img_scale" in step:
+            step["img_scale"] = scale
+        if "transforms" in step:
+            _set_scale(step["transforms"], scale)
+
+
+def apply_overrides(cfg: Any, img_scale: Optional[str], pretrained: str) -> None:
+    """Small-image runs and pretrained weights, without editing the reference config."""
+    if img_scale:
+        scale = parse_scale(img_scale)
+        for split in ("train", "val", "test"):
+            _set_scale(cfg.data[split].pipeline, scale)
+    if pretrained == "none":
+        cfg.model.pretrained = None
+    elif pretrained != "config":
+        if not os.path.isfile(pretrained):
+            raise UsageError(f"--pretrained {pretrained} is not a file; pass config, none or a checkpoint path")
+        cfg.model.pretrained = pretrained
+    source = cfg.model.get("pretrained")
+    if isinstance(source, str) and source.startswith("torchvision://"):
+        import importlib.util
+
+        if importlib.util.find_spec("torchvision") is None:
+            raise UsageError(
+                f"the config loads {source} but torchvision is not installed; pass --pretrained none or a checkpoint path"
+            )
+
+
+def get_logger(work_dir: str, timestamp: str, dist: Dist) -> logging.Logger:
+    """mmdet's root logger, writing to WORK_DIR/<timestamp>.log on rank 0 and WORK_DIR/rank<N>.log elsewhere."""
+    from mmdet.utils import get_root_logger
+
+    os.makedirs(work_dir, exist_ok=True)
+    log_file = os.path.join(work_dir, f"{timestamp}.log")
+    logger = get_root_logger(log_file=log_file, log_level=logging.INFO)
+    if dist.rank != 0:
+        for stream in logger.handlers:  # the console stays rank 0's
+            if type(stream) is logging.StreamHandler:
+                stream.setLevel(logging.ERROR)
+        handler = logging.FileHandler(os.path.join(work_dir, f"rank{dist.rank}.log"), "w")
+        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return logger
+
+
+def wrap_model(model: Any, dist: Dist, find_unused_parameters: bool = False) -> Any:
+    """The model on this process's device, in mmcv's DDP (distributed) or DataParallel wrapper."""
+    from mmcv.parallel import MMDataParallel, MMDistributedDataParallel
+
+    index = dist.local_rank
+    model = model.to(runtime.device(index))
+    if dist.distributed:
+        return MMDistributedDataParallel(
+            model,
+            device_ids=[index] if runtime.is_available() else None,
+            broadcast_buffers=False,
+            find_unused_parameters=find_unused_parameters,
+        )
+    return single_device(model, index)
+
+
+def single_device(model: Any, index: int = 0) -> Any:
+    from mmcv.parallel import MMDataParallel
+
+    if runtime.is_available():
+        return MMDataParallel(model, device_ids=[index])
+    return MMDataParallel(model)
+
+
+def evaluate(model: Any, cfg: Any, samples_per_device: int = 1, workers: Optional[int] = None) -> Dict[str, float]:
+    """COCO bbox/segm mAP of `model` (a bare detector) on cfg.data.test, in this process."""
+    from mmdet.apis import single_gpu_test
+    from mmdet.datasets import build_dataloader, build_dataset
+
+    cfg.data.test.test_mode = True
+    dataset = build_dataset(cfg.data.test)
+    loader = build_dataloader(
+        dataset,
+        samples_per_gpu=1,
+        workers_per_gpu=cfg.data.workers_per_gpu if workers is None else workers,
+        dist=False,
+        shuffle=False,
+    )
+    wrapped = single_device(model, runtime.local_rank() if runtime.is_available() else 0)
+    outputs = single_gpu_test(wrapped, loader)
+    metrics = cfg.get("evaluation", {}).get("metric", ["bbox"])
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    results = dataset.evaluate(outputs, metric=metrics)
+    found: Dict[str, Any] = {
+        key: float(value) for key, value in results.items() if "_mAP" in key and isinstance(value, (int, float))
+    }
+    for metric in metrics:
+        if f"{metric}_mAP" not in found:  # mmdet reports nothing when there is no detection at all
+            found[f"{metric}_mAP"] = 0.0
+            found["empty_results"] = True
+    return found
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send file descriptor 1 to stderr for a while (mmcv's progress bar and print() calls)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def versions() -> Dict[str, Optional[str]]:
+    found: Dict[str, Optional[str]] = {"python": platform.python_version()}
+    for name in ("torch", "mmcv", "mmdet", "torch_npu"):
+        try:
+            module = __import__(name) if name != "torch_npu" else runtime.torch_npu()
+            found[name] = getattr(module, "__version__", None) if module is not None else None
+        except ImportError:
+            found[name] = None
+    if found.get("torch_npu") is None:
+        found.pop("torch_npu")
+    return found
+
+
+def write_json(path: str, data: Dict[str, Any]) -> None:
+    """Write `data` to `path` whole or not at all (stage, then os.replace)."""
+    staged = f"{path}.tmp.{os.getpid()}"
+    with open(staged, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(staged, path)

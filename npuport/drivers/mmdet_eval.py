@@ -1,0 +1,71 @@
+"""COCO bbox/segm mAP of an mmdet 2.x checkpoint, with pycocotools through mmdet's evaluate.
+
+    python -m npuport.drivers.mmdet_eval CONFIG CHECKPOINT [--data-root DIR] [--img-scale W,H]
+        [--workers N] [--score-thr T] [--out FILE]
+
+Runs in one process on npuport.runtime's device and prints one JSON document on stdout
+({"bbox_mAP": ..., "segm_mAP": ..., ...}); ``--out`` also writes it to FILE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from npuport.drivers import mmdet_common as common
+from npuport.errors import NpuportError, UsageError
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m npuport.drivers.mmdet_eval", description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data-root")
+    parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
+    parser.add_argument("--workers", type=int, default=None, help="data loader workers")
+    parser.add_argument("--score-thr", type=float, help="override test_cfg.rcnn.score_thr (pipeline checks on barely trained models)")
+    parser.add_argument("--out", help="also write the metrics to this JSON file")
+    return parser.parse_args(argv)
+
+
+def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
+    """Build the detector of `args.config`, load `args.checkpoint`, return its COCO metrics."""
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"checkpoint {args.checkpoint} does not exist; pass a file written by mmdet_train")
+    common.setup_process("none")
+    cfg = common.load_config(args.config, args.data_root)
+    common.apply_overrides(cfg, args.img_scale, "none")
+
+    from mmcv.runner import load_checkpoint
+    from mmdet.models import build_detector
+
+    cfg.model.train_cfg = None
+    if args.score_thr is not None:
+        cfg.model.test_cfg.rcnn.score_thr = args.score_thr
+    with common.stdout_to_stderr():  # mmcv prints and draws progress bars; stdout is for the JSON
+        model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
+        checkpoint = load_checkpoint(model, args.checkpoint, map_location="cpu")
+        classes = checkpoint.get("meta", {}).get("CLASSES")
+        if classes:
+            model.CLASSES = classes
+        metrics = common.evaluate(model, cfg, workers=args.workers)
+    return {**metrics, "checkpoint": os.path.abspath(args.checkpoint), "versions": common.versions()}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = evaluate_checkpoint(args)
+    except NpuportError as error:
+        print(f"npuport: {error}", file=sys.stderr)
+        return error.exit_code
+    if args.out:
+        common.write_json(args.out, result)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Run a launch on this node: wait for the master first (non-zero node ranks), then run and follow it.
+
+Per-rank logs go to WORK_DIR/logs (torchrun's --log-dir), the launcher's own output to
+WORK_DIR/logs/launcher.log, and a progress bar is fed from the metrics file while it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+from ..errors import CheckFailed
+from .plan import Launch, Topology
+from .rendezvous import is_local, wait_for
+
+
+def wait_for_master(topo: Topology, log=None) -> None:
+    """Non-zero node ranks (and elastic nodes away from the endpoint) wait for the master, up to the timeout."""
+    if topo.elastic:
+        host, port = topo.rdzv_host_port
+        if is_local(host):
+            return
+        who = "this node"
+    elif topo.nnodes > 1 and topo.node_rank > 0:
+        host, port, who = topo.master_addr, topo.master_port, f"node {topo.node_rank}"
+    else:
+        return
+    if log:
+        log(f"npuport: waiting up to {topo.connect_timeout:g} s for the master at {host}:{port}")
+    wait_for(host, port, topo.connect_timeout, who)
+
+
+def with_rank_logs(argv: list[str], logs: Path) -> list[str]:
+    """torchrun writes each rank's stdout/stderr under `logs`."""
+    argv = list(argv)
+    if "torch.distributed.run" in argv:
+        at = argv.index("torch.distributed.run") + 1
+        argv[at:at] = [f"--log-dir={logs}", "--redirects=3"]
+    return argv
+
+
+def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, progress: bool = True,
+                   connect_timeout: float | None = None) -> None:
+    """Run the launch; raise CheckFailed with the last error line of the logs when it fails."""
+    from ..results.fps import METRICS_FILE
+    from ..results.progress import follow
+
+    logs = work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = with_rank_logs(launch.argv, logs)
+    stop = threading.Event()
+    bar = None
+    if progress:
+        bar = threading.Thread(target=follow, args=(work_dir / METRICS_FILE, total_iters or 0, stop), daemon=True)
+        bar.start()
+    try:
+        with open(logs / "launcher.log", "w") as out:
+            proc = subprocess.run(argv, env={**os.environ, **launch.sourced, **launch.env}, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.join(timeout=5)
+    if proc.returncode != 0:
+        raise CheckFailed(f"training failed (exit {proc.returncode}): {explain(last_error(work_dir), connect_timeout)}; logs in {logs}")
+
+
+def explain(error: str, connect_timeout: float | None = None) -> str:
+    """torchrun's rendezvous errors in the words of the options that fix them."""
+    m = re.search(r"Timed out after (\d+) seconds waiting for clients\. (\d+)/(\d+) clients joined", error)
+    if m:
+        waited = f"{connect_timeout:g}" if connect_timeout else m.group(1)
+        return (f"node 0 waited {waited} s for the other nodes ({m.group(2)}/{m.group(3)} joined): start every node "
+                "within --connect-timeout of each other, with the same --nnodes, --master-addr and --master-port")
+    return error
+
+
+def last_error(work_dir: Path) -> str:
+    """The last line that looks like an error in the rank, launcher and Slurm logs, for the one-line message."""
+    best = ""
+    files = sorted((work_dir / "logs").rglob("*.log")) + sorted(work_dir.glob("slurm-*.out"))
+    for f in files:
+        for line in f.read_text(errors="replace").splitlines():
+            if "npuport: error:" in line:
+                return line.split("npuport: error:", 1)[1].strip()[:400]
+            if "Error" in line or "error:" in line:
+                best = line.strip()
+    return best[:300] or "no error line in the logs"

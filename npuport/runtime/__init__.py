@@ -1,0 +1,172 @@
+"""The device layer that patched upstream code calls, so one tree runs on NPU, CUDA and CPU.
+
+Importing this package is cheap: torch (and torch_npu, when installed) is imported lazily, on
+the first call that needs it. The device is chosen once per process: ``NPUPORT_DEVICE``
+(npu, cuda or cpu) when set, else npu when torch_npu and a device are present, else cuda
+when available, else cpu.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+from typing import Any, Optional
+
+from npuport.errors import UsageError
+
+DEVICE_TYPES = ("npu", "cuda", "cpu")
+DIST_BACKENDS = {"npu": "hccl", "cuda": "nccl", "cpu": "gloo"}
+
+_state: dict = {}
+
+
+def _torch() -> ModuleType:
+    import torch
+
+    return torch
+
+
+def torch_npu() -> Optional[ModuleType]:
+    """Import torch_npu once if it is installed; None otherwise.
+
+    torch_npu's device-backend autoload breaks ``import torch`` on a machine without CANN, so
+    it is turned off (TORCH_DEVICE_BACKEND_AUTOLOAD=0) unless the user set it.
+    """
+    if "torch_npu" not in _state:
+        os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+        module = None
+        if importlib.util.find_spec("torch_npu") is not None:
+            _torch()
+            try:
+                module = importlib.import_module("torch_npu")
+            except Exception:  # a torch_npu without its driver stack is no NPU
+                module = None
+        _state["torch_npu"] = module
+    return _state["torch_npu"]
+
+
+def _detect() -> str:
+    requested = os.environ.get("NPUPORT_DEVICE", "").strip().lower()
+    if requested:
+        if requested not in DEVICE_TYPES:
+            raise UsageError(
+                f"NPUPORT_DEVICE={requested!r} is not a device type; use one of {', '.join(DEVICE_TYPES)}"
+            )
+        return requested
+    npu = torch_npu()
+    torch = _torch()
+    if npu is not None and hasattr(torch, "npu") and torch.npu.is_available():
+        return "npu"
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def device_type() -> str:
+    """'npu', 'cuda' or 'cpu', decided once per process (NPUPORT_DEVICE overrides)."""
+    if "device_type" not in _state:
+        kind = _detect()
+        if kind == "npu" and torch_npu() is None:
+            raise UsageError("NPUPORT_DEVICE=npu but torch_npu cannot be imported; install torch_npu and CANN")
+        _state["device_type"] = kind
+    return _state["device_type"]
+
+
+def reset() -> None:
+    """Forget the cached device choice (tests, or after changing NPUPORT_DEVICE)."""
+    _state.pop("device_type", None)
+
+
+def _backend() -> Any:
+    kind = device_type()
+    if kind == "cpu":
+        return None
+    torch = _torch()
+    return torch.npu if kind == "npu" else torch.cuda
+
+
+def is_available() -> bool:
+    """True when an accelerator (npu or cuda) is in use."""
+    return device_type() != "cpu"
+
+
+def local_rank() -> int:
+    """LOCAL_RANK from the launcher, 0 when not launched by torchrun."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def device(index: Optional[int] = None) -> Any:
+    """The torch.device to run on; index defaults to LOCAL_RANK (ignored on cpu)."""
+    torch = _torch()
+    kind = device_type()
+    if kind == "cpu":
+        return torch.device("cpu")
+    return torch.device(kind, local_rank() if index is None else index)
+
+
+def device_count() -> int:
+    """Number of devices of the chosen type (1 on cpu)."""
+    backend = _backend()
+    return 1 if backend is None else backend.device_count()
+
+
+def current_device() -> int:
+    """Index of the current device (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.current_device()
+
+
+def set_device(index: int) -> None:
+    """Make `index` the current device (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.set_device(index)
+
+
+def synchronize() -> None:
+    """Wait for the current device to finish its queued work (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.synchronize()
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed torch on the host and on every device of the chosen type."""
+    torch = _torch()
+    torch.manual_seed(seed)
+    backend = _backend()
+    if backend is not None:
+        backend.manual_seed_all(seed)
+
+
+def dist_backend() -> str:
+    """torch.distributed backend for the device: hccl, nccl or gloo."""
+    return DIST_BACKENDS[device_type()]
+
+
+def autocast(enabled: bool = True, dtype: Any = None) -> Any:
+    """Mixed-precision context on the chosen device (float16 on npu/cuda, bfloat16 on cpu)."""
+    torch = _torch()
+    kind = device_type()
+    if dtype is None:
+        dtype = torch.bfloat16 if kind == "cpu" else torch.float16
+    if kind == "npu":
+        return torch.npu.amp.autocast(enabled=enabled, dtype=dtype)
+    return torch.autocast(device_type=kind, dtype=dtype, enabled=enabled)
+
+
+def GradScaler(init_scale: float = 128.0, enabled: bool = True, **kwargs: Any) -> Any:  # noqa: N802
+    """Loss scaler for the chosen device (torch.amp.GradScaler; torch_npu's on npu)."""
+    torch = _torch()
+    kind = device_type()
+    if kind == "npu":
+        return torch.npu.amp.GradScaler(init_scale=init_scale, enabled=enabled, **kwargs)
+    return torch.amp.GradScaler(kind, init_scale=init_scale, enabled=enabled, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # `npuport.runtime.ops` without importing torch at package import.
+    if name in ("ops", "timing", "mmcv_amp"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

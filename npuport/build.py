@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .errors import CheckFailed
 from .recipe import Recipe
+from .sources import copy_tree
 from .workspace import Workspace
 
 STAMP = "npuport-build.json"
@@ -48,6 +50,11 @@ def torch_version() -> str:
         return ""
 
 
+def build_dir(ws: Workspace, source: str) -> Path:
+    """pip builds in the tree it is given (egg-info, build/): it gets a copy, so the locked state stays as written."""
+    return ws.root / "build" / source
+
+
 def plan(ws: Workspace, recipe: Recipe) -> list[Command]:
     """The exact commands a build runs, in order."""
     py = str(env_python(ws))
@@ -58,7 +65,7 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Command]:
         cmds.append(Command([*pip, *requires]))
     for inst in recipe.installs:
         argv = [*pip, "--no-deps"] + ([] if inst.build_isolation else ["--no-build-isolation"])
-        cmds.append(Command([*argv, str(ws.src(inst.source))], dict(inst.env)))
+        cmds.append(Command([*argv, str(build_dir(ws, inst.source))], dict(inst.env)))
     return cmds
 
 
@@ -96,6 +103,11 @@ def run(ws: Workspace, recipe: Recipe, key: str, log=None) -> bool:
     stamp = ws.root / "env" / STAMP
     stamp.unlink(missing_ok=True)
     create_env(ws)
+    for inst in recipe.installs:
+        dest = build_dir(ws, inst.source)
+        if dest.exists():
+            shutil.rmtree(dest)
+        copy_tree(ws.src(inst.source), dest)
     for cmd in plan(ws, recipe):
         if log:
             log(f"+ {cmd}")

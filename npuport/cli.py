@@ -106,7 +106,7 @@ def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, 
 
     r = recipe.load(name, recipe_dirs)
     res = setup(r, versions={"mmcv": mmcv_version}, workspace=workspace, source_pairs=sources, mirror_pairs=mirrors,
-                offline=offline, dry_run=dry_run, force=force, amp=amp, log=log)
+                offline=offline, dry_run=dry_run, force=force, amp=amp, device=device, log=log)
     if as_json:
         emit_json(res.to_json())
         return

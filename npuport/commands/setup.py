@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import build
+from ..errors import UsageError
 from ..recipe import Recipe
 from ..recipe.resolve import override, resolve
 from ..workspace import Workspace, default_root, lock_hash
@@ -30,8 +31,12 @@ class SetupResult:
 
 def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: str | None = None,
           source_pairs=(), mirror_pairs=(), offline: bool = False, dry_run: bool = False, force: bool = False,
-          patched: bool = True, amp: str | None = None, log=None) -> SetupResult:
-    """`amp`: "apex" or "native" overrides the recipe's `amp` (apex: see npuport.apex)."""
+          patched: bool = True, amp: str | None = None, device: str | None = None, log=None) -> SetupResult:
+    """`amp`: "apex" or "native" overrides the recipe's `amp` (apex: see npuport.apex).
+    `device`: the device the workspace is for; npu needs torch_npu in the invoking environment, since the
+    workspace reuses it (the patched tree itself chooses its device at run time)."""
+    if device == "npu":
+        check_torch_npu()
     apex = (amp or recipe.amp) == "apex"
     if apex:
         from ..apex import with_apex
@@ -62,3 +67,14 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
         build=[str(c) for c in build.plan(ws, recipe)] if recipe.installs else [],
         changed=outcome.changed, built=built, lock_hash=lock_hash(outcome.lock),
     )
+
+
+def check_torch_npu() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("torch_npu")
+    except PackageNotFoundError:
+        raise UsageError("--device npu: torch_npu is not installed in this environment, and the workspace reuses "
+                         "this environment's torch and torch_npu; install Ascend's torch_npu for your torch and CANN "
+                         "first (see `npuport doctor --device npu`)") from None

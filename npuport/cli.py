@@ -185,6 +185,7 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 
 @cli.command("train")
 @click.argument("name")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
 @launch_options
 @click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
 @click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
@@ -201,9 +202,12 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @dry_run_option
 @json_option
 @recipes_option
-def train_cmd(name, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks, workspace,
-              dry_run, as_json, recipe_dirs, **launch_kw):
-    """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers."""
+def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks,
+              workspace, dry_run, as_json, recipe_dirs, **launch_kw):
+    """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers.
+
+    Arguments after `--` go to the recipe's training driver, after the recipe's own (e.g. a smaller model for a
+    CPU run: `npuport train genet -- --depth 10 --width 2`)."""
     from . import recipe
     from .commands.train import TrainOptions, train
     from .launch.options import launch_from
@@ -212,7 +216,7 @@ def train_cmd(name, device, data, max_iters, epochs, mode, amp, img_scale, work_
         raise click.UsageError("give --max-iters or --epochs, not both")
     lopts = launch_from(launch_kw)
     opts = TrainOptions(lopts.topology, device, data, max_iters, epochs, mode, amp, work_dir, seed, workspace,
-                        img_scale, dry_run, lopts, skip_checks)
+                        img_scale, dry_run, lopts, skip_checks, list(extra))
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
         nodes = [{"node": n.node, "command": n.argv, "env": n.env, "shell": n.shell()} for n in res.plan.nodes]

@@ -40,3 +40,27 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip("\n"))
     return path
+
+
+MIRRORS_ENV = "NPUPORT_TEST_MIRRORS"
+
+
+def github_mirror(tmp: Path, *repos: str) -> list[str]:
+    """`--mirror` arguments that serve GitHub repositories ("owner/name") from local snapshots.
+
+    The snapshots live under $NPUPORT_TEST_MIRRORS as `owner+name/repo` (a bare git dir, or a clone whose
+    .git is used); tests that need them skip, saying why, where the variable is unset or a snapshot is
+    missing, as in CI, which cannot reach GitHub."""
+    root = os.environ.get(MIRRORS_ENV)
+    if not root:
+        pytest.skip(f"set {MIRRORS_ENV} to a folder of git snapshots (owner+name/repo) to test git-only upstreams")
+    for repo in repos:
+        snap = Path(root) / repo.replace("/", "+") / "repo"
+        git_dir = snap / ".git" if (snap / ".git").is_dir() else snap
+        if not (git_dir / "HEAD").exists():
+            pytest.skip(f"no snapshot of {repo} at {snap}")
+        link = tmp / "gh" / f"{repo}.git"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(git_dir)
+    return ["--mirror", f"https://github.com/=file://{tmp / 'gh'}/"]

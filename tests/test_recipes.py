@@ -92,7 +92,11 @@ def test_recipes_ship_in_a_wheel(tmp_path):
     import sys
     import zipfile
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+    import shutil
+
+    src = tmp_path / "src"  # pip builds in the tree it is given: build a copy, not the checkout
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "build", "ws", "work_dirs", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)],
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("npuport-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -32,6 +32,7 @@ class TrainOptions:
     dry_run: bool = False
     launch: LaunchOptions | None = None  # launcher, Slurm, CANN, --env, pinning; its topology wins when given
     skip_checks: bool = False  # skip the pre-launch doctor checks
+    extra: list[str] = field(default_factory=list)  # driver arguments after `--`, after the recipe's own
 
 
 @dataclass
@@ -110,7 +111,7 @@ def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: P
         args.append("--validate")
     if opts.img_scale:
         args += ["--img-scale", opts.img_scale]
-    return [*args, *t.args]
+    return [*args, *t.args, *opts.extra]
 
 
 def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
@@ -188,7 +189,8 @@ def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: d
     records = read_metrics(work_dir / METRICS_FILE)
     run_file = work_dir / RUN_FILE
     run_info = json.loads(run_file.read_text()) if run_file.exists() else {}
-    results = build_results(recipe.name, device, topo.world_size, recipe.train.samples_per_device, records,
+    per_device = run_info.get("samples_per_device") or recipe.train.samples_per_device  # `-- ...` may change it
+    results = build_results(recipe.name, device, topo.world_size, per_device, records,
                             recipe.train.warmup_iters, run_info, run_info.get("versions", {}), lock_hash(lock),
                             launch.argv)
     write_results(work_dir / "results.json", results)

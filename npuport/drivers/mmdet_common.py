@@ -103,6 +103,16 @@ def apply_overrides(cfg: Any, img_scale: Optional[str], pretrained: str) -> None
             )
 
 
+def set_score_thr(cfg: Any, score_thr: float) -> None:
+    """The detection score threshold: test_cfg.rcnn (two-stage) or test_cfg itself (single-stage, e.g. GFL),
+    with test_cfg inside the model (mmdet >= 2.10 configs) or at the top level (mmdet 2.6 configs)."""
+    test_cfg = cfg.model.get("test_cfg") or cfg.get("test_cfg")
+    if not test_cfg:
+        raise UsageError("--score-thr: the config has no test_cfg (in its model or at the top level) to set it in")
+    target = test_cfg.rcnn if "rcnn" in test_cfg else test_cfg
+    target.score_thr = score_thr
+
+
 def get_logger(work_dir: str, timestamp: str, dist: Dist) -> logging.Logger:
     """mmdet's root logger, writing to WORK_DIR/<timestamp>.log on rank 0 and WORK_DIR/rank<N>.log elsewhere."""
     from mmdet.utils import get_root_logger

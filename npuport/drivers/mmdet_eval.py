@@ -25,7 +25,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data-root")
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
     parser.add_argument("--workers", type=int, default=None, help="data loader workers")
-    parser.add_argument("--score-thr", type=float, help="override test_cfg.rcnn.score_thr (pipeline checks on barely trained models)")
+    parser.add_argument("--score-thr", type=float, help="override the test score_thr (pipeline checks on barely trained models)")
     parser.add_argument("--out", help="also write the metrics to this JSON file")
     return parser.parse_args(argv)
 
@@ -43,7 +43,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
 
     cfg.model.train_cfg = None
     if args.score_thr is not None:
-        cfg.model.test_cfg.rcnn.score_thr = args.score_thr
+        common.set_score_thr(cfg, args.score_thr)
     with common.stdout_to_stderr():  # mmcv prints and draws progress bars; stdout is for the JSON
         model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
         checkpoint = load_checkpoint(model, args.checkpoint, map_location="cpu")

@@ -2,7 +2,7 @@
 
 mmdet 2.x was written against mmpycocotools, a fork that adds snake_case names to
 pycocotools' COCO class. The fork does not build with numpy 2, so npuport adds those
-names here instead. Written for npuport; no code taken from the fork.
+names here instead; the recipes' patched dataset modules import COCO from here. Written for npuport; no code taken from the fork.
 """
 from pycocotools.coco import COCO as _PyCOCO
 

@@ -102,8 +102,7 @@ class Workspace:
     def install(self, recipe: Recipe, trees: dict[str, Path], sources: list[dict], pins: dict[str, Source],
                 *, patched: bool = True, force: bool = False) -> Outcome:
         """Make the workspace hold `trees` (pristine, from the cache) with the recipe's steps applied."""
-        key = json_hash({"npuport": __version__, "recipe": folder_hash(recipe.folder), "sources": sources,
-                         "patched": patched})
+        key = state_key(recipe, sources, patched)
         with self.locked():
             self._clear_stages()
             lock = self.read_lock()
@@ -164,6 +163,17 @@ class Workspace:
         for other in self._states().iterdir():
             if other.name != final.name and not other.name.startswith("."):
                 _rmtree(other)
+
+
+def state_key(recipe: Recipe, sources: list[dict], patched: bool) -> str:
+    """What a state is made of: npuport's version, the recipe folder, the fetched sources, patched or not."""
+    return json_hash({"npuport": __version__, "recipe": folder_hash(recipe.folder), "sources": sources,
+                      "patched": patched})
+
+
+def is_stale(recipe: Recipe, lock: dict) -> bool:
+    """True when the workspace was set up from another recipe (or npuport) than the one at hand."""
+    return lock.get("key") != state_key(recipe, lock.get("sources", []), lock.get("patched", True))
 
 
 def lock_hash(lock: dict) -> str:

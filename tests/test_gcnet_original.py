@@ -1,7 +1,7 @@
-"""gcnet-original end to end on the real upstreams (xvjiarui/GCNet, the authors' mmdet 0.6, from the local mirror;
-mmcv 0.2.16 from PyPI): every step proved, setup compiles nothing, and Mask R-CNN with GC blocks trains with one
+"""gcnet-original end to end on the real upstreams (xvjiarui/GCNet, the authors' mmdet 0.6, from a local snapshot,
+see conftest.github_mirror; mmcv 0.2.16 from PyPI): every step proved, setup compiles nothing, and Mask R-CNN with GC blocks trains with one
 process and with two (gloo) through npuport.drivers.mmdet1_train on npuport's portable nms and RoIAlign.
-Skipped where the mirror is absent, as in CI (no GitHub there)."""
+Skipped without a snapshot, as in CI (no GitHub there)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import github_mirror, run_cli
 
-MIRROR = Path("/work/.mirror/xvjiarui+GCNet/repo")
 SCALE = "128,128"
 
-pytestmark = [
-    pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no mirror of xvjiarui/GCNet at {MIRROR} "
-                                                   "(GitHub is not reachable here; CI has no mirror)"),
-    pytest.mark.network,
-    pytest.mark.slow,
-]
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def gcnet(tmp_path_factory):
     """The gcnet-original recipe set up once from the mirror; PyPI archives come from the shared test cache."""
     root = tmp_path_factory.mktemp("gcnet-original")
-    (root / "gh" / "xvjiarui").mkdir(parents=True)
-    (root / "gh" / "xvjiarui" / "GCNet.git").symlink_to(MIRROR)
+    mirror = github_mirror(root, "xvjiarui/GCNet")
     cache = os.environ.get("NPUPORT_TEST_CACHE", str(Path.home() / ".cache" / "npuport-tests"))
     env = {"NPUPORT_CACHE": cache, "NPUPORT_MIRROR": ""}
-    mirror = ["--mirror", f"https://github.com/=file://{root / 'gh'}/"]
     out = run_cli("setup", "gcnet-original", *mirror, "--workspace", str(root / "ws"), "--json", env=env,
                   timeout=1500)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -60,7 +52,7 @@ def test_setup_routes_the_compiled_ops(gcnet):
 
 
 @pytest.mark.parametrize("npus", [1, 2])
-def test_train_on_the_real_upstream(gcnet, npus, tmp_path):
+def test_train_on_the_real_upstream(gcnet, npus):
     root, env, _, _ = gcnet
     work = root / f"w{npus}"
     out = run_cli("train", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,

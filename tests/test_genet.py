@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import socket
 import subprocess
-from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import github_mirror, run_cli
+from conftest import REPO, github_mirror, run_cli
 from npuport.data.cifar10 import synth_cifar10
 from npuport.drivers import genet_train
 from npuport.results.fps import compute_fps, read_metrics
@@ -160,3 +159,26 @@ def test_train_on_the_real_upstream(genet, npus):
     run = json.loads((work / "npuport-run.json").read_text())
     assert run["model"]["depth"] == 10 and run["versions"]["torch"] == res["versions"]["torch"]
     assert not os.path.exists(work / genet_train.CHECKPOINT_FILE)  # --max-iters runs save no checkpoint
+
+
+@pytest.mark.slow
+def test_two_nodes_on_loopback_train_genet_with_world_size_4(genet):
+    """Two "nodes" on 127.0.0.1, two processes each, through `npuport train`: the real genet recipe."""
+    root, env, _, _ = genet
+    port = str(free_port())
+    data = root / "cifar"
+    synth_cifar10(data, train=512, test=128)
+    common = ["train", "genet", "--workspace", str(root / "ws"), "--device", "cpu", "--data", str(data),
+              "--max-iters", "7", "--npus", "2", "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port,
+              "--connect-timeout", "120"]
+    nodes = [subprocess.Popen([sys.executable, "-m", "npuport", *common, "--node-rank", str(r),
+                               "--work-dir", str(root / f"node{r}"), "--", "--depth", "10", "--width", "1",
+                               "--samples-per-device", "16"], cwd=REPO, env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (1, 0)]
+    outs = [p.communicate(timeout=600) for p in nodes]
+    for p, (so, se) in zip(nodes, outs):
+        assert p.returncode == 0, (so + se)[-3000:]
+    res = json.loads((root / "node0" / "results.json").read_text())
+    assert res["world_size"] == 4 and res["iters"] == 7 and res["losses_finite"]
+    assert {r["world_size"] for r in read_metrics(root / "node0" / "npuport-metrics.jsonl")} == {4}
+    assert not (root / "node1" / "results.json").exists()  # only the node that ran rank 0 writes it

@@ -1,6 +1,6 @@
 """gfocalv2 end to end against the real upstream: verify-patches, setup (mmcv-full 1.2.7 from PyPI, GFocalV2 from
 its read-only git mirror), training on generated COCO data with one process and with two (gloo), and a bbox-only
-evaluation. GitHub is not reachable from CI: without the mirror folder the module is skipped."""
+evaluation. GitHub is not reachable from CI: without a snapshot (conftest.github_mirror) the module is skipped."""
 
 from __future__ import annotations
 
@@ -12,23 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import github_mirror, run_cli
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-MIRROR = Path(os.environ.get("NPUPORT_GFOCALV2_MIRROR", "/work/.mirror/implus+GFocalV2/repo"))
 SCALE = "128,128"  # small images: a GFL iteration on 2 CPU cores stays a few seconds
 
 
 @pytest.fixture(scope="module")
 def gfocalv2(tmp_path_factory):
     """A GitHub-like mirror folder, proved patches, and a workspace set up once for this module."""
-    if not MIRROR.is_dir():
-        pytest.skip(f"no GFocalV2 mirror at {MIRROR} (GitHub is not reachable here; set NPUPORT_GFOCALV2_MIRROR)")
     root = tmp_path_factory.mktemp("gfocalv2")
-    (root / "gh" / "implus").mkdir(parents=True)
-    os.symlink(MIRROR, root / "gh" / "implus" / "GFocalV2.git")
-    mirror = f"https://github.com/={(root / 'gh').as_uri()}/"
+    mirror = github_mirror(root, "implus/GFocalV2")[1]
     cache = os.environ.get("NPUPORT_TEST_CACHE", str(Path.home() / ".cache" / "npuport-tests"))
     env = {"NPUPORT_CACHE": cache}
     verify = run_cli("verify-patches", "gfocalv2", "--mirror", mirror, "--json", env=env, timeout=600)

@@ -196,3 +196,17 @@ def test_two_concurrent_setups_share_one_cache(tmp_path):
     a, b = (tree_hashes(tmp_path / f"ws{i}" / "current" / "src") for i in range(2))
     assert a == b and "demo/demo/npu_extra.py" in a
     assert len(list((tmp_path / "cache" / "trees").glob("*.json"))) == 1
+
+
+def test_a_changed_recipe_makes_the_workspace_stale(tmp_path):
+    from npuport import recipe
+    from npuport.workspace import Workspace, is_stale
+
+    _, recipes = recorded(tmp_path)
+    ws = tmp_path / "ws"
+    assert run_cli("setup", "demo", "--recipes", str(recipes), "--workspace", str(ws)).returncode == 0
+    lock = Workspace(ws).read_lock()
+    assert not is_stale(recipe.load("demo", [str(recipes)]), lock)
+    toml = recipes / "demo" / "recipe.toml"
+    toml.write_text(toml.read_text().replace("a new module of ours", "a new module of ours, reworded"))
+    assert is_stale(recipe.load("demo", [str(recipes)]), lock)

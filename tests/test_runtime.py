@@ -39,6 +39,9 @@ def test_cpu_machine_picks_cpu_and_gloo():
     assert runtime.current_device() == 0
     runtime.set_device(0)
     runtime.synchronize()
+    assert runtime.max_memory_allocated(torch.device("cpu")) == 0 and runtime.memory_allocated() == 0
+    runtime.reset_peak_memory_stats()
+    runtime.empty_cache()
 
 
 @pytest.mark.parametrize("kind, backend", [("cpu", "gloo"), ("cuda", "nccl"), ("npu", "hccl")])

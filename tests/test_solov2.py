@@ -1,6 +1,6 @@
-"""solov2 end to end on the real upstreams (WXinlong/SOLO from the local mirror, mmcv 0.2.16 from PyPI): every
-step proved, setup builds no CUDA extension, and SOLOv2 trains with one process and with two (gloo) through
-npuport.drivers.mmdet1_train. Skipped where the mirror is absent, as in CI (no GitHub there)."""
+"""solov2 end to end on the real upstreams (WXinlong/SOLO from a local snapshot, see conftest.github_mirror;
+mmcv 0.2.16 from PyPI): every step proved, setup builds no CUDA extension, and SOLOv2 trains with one process and
+with two (gloo) through npuport.drivers.mmdet1_train. Skipped without a snapshot, as in CI (no GitHub there)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import github_mirror, run_cli
 from npuport.drivers.mmdet1_train import IterLimit
 
-MIRROR = Path("/work/.mirror/WXinlong+SOLO/repo")
 SCALE = "128,128"
-
-needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no mirror of WXinlong/SOLO at {MIRROR} "
-                                                               "(GitHub is not reachable here; CI has no mirror)")
 
 
 def test_iter_limit_stops_across_epochs():
@@ -32,11 +28,9 @@ def test_iter_limit_stops_across_epochs():
 def solov2(tmp_path_factory):
     """The solov2 recipe set up once from the mirror; PyPI archives come from the shared test cache."""
     root = tmp_path_factory.mktemp("solov2")
-    (root / "gh" / "WXinlong").mkdir(parents=True)
-    (root / "gh" / "WXinlong" / "SOLO.git").symlink_to(MIRROR)
+    mirror = github_mirror(root, "WXinlong/SOLO")
     cache = os.environ.get("NPUPORT_TEST_CACHE", str(Path.home() / ".cache" / "npuport-tests"))
     env = {"NPUPORT_CACHE": cache, "NPUPORT_MIRROR": ""}
-    mirror = ["--mirror", f"https://github.com/=file://{root / 'gh'}/"]
     out = run_cli("setup", "solov2", *mirror, "--workspace", str(root / "ws"), "--json", env=env, timeout=1500)
     assert out.returncode == 0, out.stderr[-3000:]
     return root, env, mirror, json.loads(out.stdout)
@@ -47,7 +41,6 @@ def train(root, env, *args, work):
                    "--work-dir", str(root / work), *args, env=env, timeout=1500)
 
 
-@needs_mirror
 @pytest.mark.network
 @pytest.mark.slow
 def test_verify_patches_on_the_real_upstream(solov2):
@@ -61,7 +54,6 @@ def test_verify_patches_on_the_real_upstream(solov2):
     assert "solo-portable-ops" in {s["id"] for s in steps}
 
 
-@needs_mirror
 @pytest.mark.network
 @pytest.mark.slow
 def test_setup_builds_no_cuda_ops(solov2):
@@ -76,7 +68,6 @@ def test_setup_builds_no_cuda_ops(solov2):
     assert "from npuport.runtime.mmdet_ops import nms_cpu, nms_cuda, soft_nms_cpu" in ops
 
 
-@needs_mirror
 @pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize("npus", [1, 2])

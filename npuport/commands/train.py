@@ -11,7 +11,7 @@ from ..errors import CheckFailed, UsageError
 from ..launch.job import LaunchOptions, LaunchPlan
 from ..launch.plan import Launch, Topology
 from ..recipe import Recipe
-from ..workspace import Workspace, default_root, lock_hash
+from ..workspace import Workspace, default_root, is_stale, lock_hash
 
 RUN_FILE = "npuport-run.json"
 
@@ -123,6 +123,9 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
         opts.max_iters = 50
     ws = Workspace(Path(opts.workspace) if opts.workspace else default_root(recipe.name))
     lock = ws.require(recipe.name)
+    if is_stale(recipe, lock):
+        log(f"npuport: warning: workspace {ws.root} was set up from another version of recipe {recipe.name} "
+            f"(or of npuport); run `npuport setup {recipe.name}` to bring it up to date")
     if not build.env_python(ws).exists():
         raise UsageError(f"workspace {ws.root} has no built environment; run `npuport setup {recipe.name}` again")
     if opts.data != "synthetic" and not Path(opts.data).expanduser().is_dir():

@@ -24,6 +24,7 @@ the rewritten IterTimerHook, and from a hook added here) writes ``npuport-metric
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import os
@@ -157,12 +158,11 @@ def _build_optimizer(model: Any, cfg_optimizer: Any) -> Any:
 
 def _logger(work_dir: str, timestamp: str, dist: common.Dist) -> logging.Logger:
     try:
-        import mmdet.utils  # noqa: F401  (mmdet 1.x: get_root_logger(log_file, log_level))
-
-        if hasattr(sys.modules["mmdet.utils"], "get_root_logger"):
-            return common.get_logger(work_dir, timestamp, dist)
+        utils = importlib.import_module("mmdet.utils")  # mmdet 1.x: get_root_logger(log_file, log_level)
     except ImportError:
-        pass
+        utils = None
+    if hasattr(utils, "get_root_logger"):
+        return common.get_logger(work_dir, timestamp, dist)
     # mmdet 0.x: the 'mmdet' logger, to stderr on rank 0 and to a file per rank
     os.makedirs(work_dir, exist_ok=True)
     logger = logging.getLogger("mmdet")
@@ -234,7 +234,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         cfg.checkpoint_config = dict(interval=1)
     cfg.checkpoint_config.meta = dict(mmdet_version=mmdet.__version__, config=cfg.text, CLASSES=dataset.CLASSES)
     loader: Any = build_dataloader(
-        dataset, cfg.data.imgs_per_gpu, cfg.data.workers_per_gpu, 1, dist=dist.distributed, shuffle=True
+        dataset, cfg.data.imgs_per_gpu, cfg.data.workers_per_gpu, 1, dist=dist.distributed
     )
     epochs = int(cfg.total_epochs)
     if args.max_iters:

@@ -27,6 +27,7 @@ class Source:
     tag: str = ""  # git: optional tag that must point at `commit`
     ref: str = ""  # git: optional branch the commit is on (informational)
     commit: str = ""  # git: full 40-hex commit SHA
+    exclude: tuple[str, ...] = ()  # git: paths left out of the exported tree (e.g. a symlink to an absolute path)
     path: str = ""  # path: a directory or an archive
     option: str = ""  # the CLI option that chooses the version, e.g. "mmcv" for --mmcv
     alternatives: tuple[Pin, ...] = ()  # pypi: other versions a user may choose

@@ -123,7 +123,11 @@ def parse_source(t: Table) -> Source:
             commit=t.get("commit", str, check=matches(COMMIT, "a full 40-hex commit SHA")),
             tag=t.get("tag", str, ""),
             ref=t.get("ref", str, ""),
+            exclude=t.strings("exclude"),
         )
+        for i, rel in enumerate(src.exclude):
+            if not rel or rel.startswith("/") or ".." in rel.split("/") or rel.startswith(":"):
+                t.fail(f"{t.key('exclude')}[{i}]", f"must be a path inside the repository, got {rel!r}")
     else:
         src = Source(
             **common,

@@ -25,6 +25,10 @@ RUNTIME_API = {
     "manual_seed_all": "manual_seed_all",
     "manual_seed": "manual_seed_all",
     "is_available": "is_available",
+    "max_memory_allocated": "max_memory_allocated",
+    "memory_allocated": "memory_allocated",
+    "reset_peak_memory_stats": "reset_peak_memory_stats",
+    "empty_cache": "empty_cache",
 }
 
 _CUDA_STRING = re.compile(r"""^(?P<q>[rRuU]?['"])cuda(?::(?P<index>\d+))?['"]$""")

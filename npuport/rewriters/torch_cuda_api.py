@@ -14,8 +14,9 @@ After::
 
 Why: torch.cuda.* is a CUDA-only namespace; on an NPU the same calls live in torch.npu. The runtime
 picks the right one. Mapped: synchronize, device_count, current_device, set_device, manual_seed_all,
-manual_seed (-> manual_seed_all: each process drives one device), is_available. Any other torch.cuda.X
-(Stream, Event, empty_cache, max_memory_allocated, amp, ...) is reported, not changed.
+manual_seed (-> manual_seed_all: each process drives one device), is_available, and the memory statistics
+that loggers print (max_memory_allocated, memory_allocated, reset_peak_memory_stats, empty_cache: 0 or a
+no-op on the CPU). Any other torch.cuda.X (Stream, Event, amp, ...) is reported, not changed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from npuport.rewriters.base import Rule
 class TorchCudaApiRule(Rule):
     ID = "NPU102"
     DESCRIPTION = ("rewrite torch.cuda.synchronize/device_count/current_device/set_device/manual_seed[_all]/"
-                   "is_available to npuport.runtime; report other torch.cuda.* uses")
+                   "is_available and memory statistics to npuport.runtime; report other torch.cuda.* uses")
     FIXABLE = True
     TRIGGERS = ("torch.cuda.",)
     Transformer = TorchCudaApi

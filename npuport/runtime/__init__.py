@@ -140,6 +140,32 @@ def manual_seed_all(seed: int) -> None:
         backend.manual_seed_all(seed)
 
 
+def max_memory_allocated(device: Any = None) -> int:
+    """Peak bytes allocated on the device (0 on cpu): what mmcv's text logger prints as memory."""
+    backend = _backend()
+    return 0 if backend is None else backend.max_memory_allocated(device)
+
+
+def memory_allocated(device: Any = None) -> int:
+    """Bytes allocated on the device now (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.memory_allocated(device)
+
+
+def reset_peak_memory_stats(device: Any = None) -> None:
+    """Restart the peak that max_memory_allocated reports (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.reset_peak_memory_stats(device)
+
+
+def empty_cache() -> None:
+    """Give cached device memory back to the driver (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.empty_cache()
+
+
 def dist_backend() -> str:
     """torch.distributed backend for the device: hccl, nccl or gloo."""
     return DIST_BACKENDS[device_type()]

@@ -97,6 +97,11 @@ def _aligned_rois(rois: torch.Tensor, spatial_scale: float) -> torch.Tensor:
     return torch.stack([rois[:, 0], x1, y1, x1 + width / scale, y1 + height / scale], dim=1)
 
 
+def _coords(rois: torch.Tensor) -> torch.Tensor:
+    # box coordinates in float32 at least (also under autocast), float64 when given
+    return rois if rois.dtype == torch.float64 else rois.float()
+
+
 def roi_align_forward(
     features: torch.Tensor, rois: torch.Tensor, out_h: int, out_w: int, spatial_scale: float, sample_num: int,
     output: torch.Tensor,
@@ -106,7 +111,7 @@ def roi_align_forward(
         return
     empty = features.new_zeros(0)
     ops.roi_align_forward(
-        features, _aligned_rois(rois.float(), spatial_scale), output, empty, empty,
+        features, _aligned_rois(_coords(rois), spatial_scale), output, empty, empty,
         int(out_h), int(out_w), float(spatial_scale), int(sample_num), 1, True,
     )
 
@@ -120,7 +125,7 @@ def roi_align_backward(
         return
     empty = grad_output.new_zeros(0)
     ops.roi_align_backward(
-        grad_output, _aligned_rois(rois.float(), spatial_scale), empty, empty, grad_input,
+        grad_output, _aligned_rois(_coords(rois), spatial_scale), empty, empty, grad_input,
         int(out_h), int(out_w), float(spatial_scale), int(sample_num), 1, True,
     )
 

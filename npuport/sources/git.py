@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -127,22 +128,36 @@ def fetch_git(source: Source, cache: Cache, mirrors: Mirrors, offline: bool) -> 
                 raise SourceError(f"{url}: tag {tag!r} points at {tagged}, but the recipe pins {commit}; "
                                   "fix the recipe's tag or commit")
         run_git(["update-ref", f"refs/npuport/{commit}", commit], repo=repo.path)  # keep it from gc
-        with cache.lock(commit):
-            tree = cache.tree(commit)
+        exclude = tuple(sorted(set(source.exclude)))
+        key = commit
+        if exclude:  # another tree than the whole commit's: its own cache entry
+            key += "-x" + hashlib.sha256("\0".join(exclude).encode()).hexdigest()[:16]
+        with cache.lock(key):
+            tree = cache.tree(key)
             if tree is None:
-                tree = _export(cache, repo.path, commit, origin)
+                _check_excluded(repo.path, commit, exclude, url)
+                tree = _export(cache, repo.path, commit, origin, exclude, key)
     return Fetched(source.name, "git", tree.root, commit, tree.origin)
 
 
-def _export(cache: Cache, repo: Path, commit: str, origin: str) -> Tree:
+def _check_excluded(repo: Path, commit: str, exclude: tuple[str, ...], url: str) -> None:
+    """Every excluded path must exist at `commit`: a stale exclude is a recipe error."""
+    for rel in exclude:
+        listed = run_git(["ls-tree", "--name-only", commit, "--", rel], repo=repo, check=False)
+        if listed.returncode != 0 or not listed.stdout.strip():
+            raise SourceError(f"{url}: exclude {rel!r} names nothing at {commit[:12]}; remove it from the recipe")
+
+
+def _export(cache: Cache, repo: Path, commit: str, origin: str, exclude: tuple[str, ...] = (), key: str = "") -> Tree:
     staging = cache.tmp_dir("export")
     try:
         archive = staging / "tree.tar"
-        done = run_git(["archive", "--format=tar", "-o", str(archive), commit], repo=repo, check=False)
+        spec = ["--", *(f":(exclude,literal){rel}" for rel in exclude)] if exclude else []
+        done = run_git(["archive", "--format=tar", "-o", str(archive), commit, *spec], repo=repo, check=False)
         if done.returncode != 0:
             raise SourceError(f"git archive of {commit} in {repo} failed: {done.stderr.strip()}; "
                               f"delete {repo} and fetch again")
         extract_archive(archive, staging / "t", strip=False, label=f"{origin}@{commit[:12]}")
-        return cache.put_tree(staging / "t", commit, origin)
+        return cache.put_tree(staging / "t", key or commit, origin)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -44,7 +44,7 @@ def full_build(tmp: Path) -> float:
         tar.extractall(tmp)
     src = tmp / "mmcv-full-1.3.8"
     cpp = src / "mmcv" / "ops" / "csrc" / "pytorch" / "nms_rotated_cpu.cpp"
-    cpp.write_text(cpp.read_text().replace("boxes.type()", "boxes.scalar_type()"))
+    cpp.write_text(cpp.read_text().replace("AT_DISPATCH_FLOATING_TYPES(dets.type()", "AT_DISPATCH_FLOATING_TYPES(dets.scalar_type()"))
     # mmcv-full's setup.py needs pkg_resources (setuptools < 70) and pytest-runner; torch comes from this Python.
     venv = tmp / "buildenv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)

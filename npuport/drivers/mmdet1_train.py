@@ -35,7 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from npuport import runtime
 from npuport.drivers import mmdet_common as common
 from npuport.drivers.mmdet_train import RUN_FILE, TimingHook, parse_args
-from npuport.errors import NpuportError, UsageError
+from npuport.errors import UsageError
 from npuport.runtime import mmcv_amp, timing
 
 __all__ = ["parse_args", "train", "main", "to_device", "IterLimit"]
@@ -262,42 +262,17 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
 
     runner.run([loader], cfg.workflow, epochs)
     summary = timing.close(runner)
-
     result: Dict[str, Any] = {}
     if dist.rank == 0:
-        losses = [row for row in timing.recorder(runner).losses if row is not None]
-        result = {
-            "iters": runner.iter,
-            "epochs": runner.epoch,
-            "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None,
-            "fps": summary["fps"],
-            "mean_iter_time": summary["mean_iter_time"],
-            "warmup_iters": summary["warmup_iters"],
-            "world_size": dist.world_size,
-            "samples_per_device": cfg.data.imgs_per_gpu,
-            "amp": args.amp,
-            "device": runtime.device_type(),
-            "versions": common.versions(),
-        }
+        result = common.run_summary(runner, summary, args, dist, cfg.data.imgs_per_gpu)
         common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)
         logger.info(f"npuport: wrote {cfg.work_dir}/{RUN_FILE}")
-    if dist.distributed:
-        import torch.distributed as torch_dist
-
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
+    common.end_process_group(dist)
     return result
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        train(args)
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    return common.run_main(train, parse_args(argv, prog="python -m npuport.drivers.mmdet1_train"))
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def get_logger(work_dir: str, timestamp: str, dist: Dist) -> logging.Logger:
 
 def wrap_model(model: Any, dist: Dist, find_unused_parameters: bool = False) -> Any:
     """The model on this process's device, in mmcv's DDP (distributed) or DataParallel wrapper."""
-    from mmcv.parallel import MMDataParallel, MMDistributedDataParallel
+    from mmcv.parallel import MMDistributedDataParallel
 
     index = dist.local_rank
     model = model.to(runtime.device(index))
@@ -218,3 +218,46 @@ def write_json(path: str, data: Dict[str, Any]) -> None:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
     os.replace(staged, path)
+
+
+def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samples_per_device: int) -> Dict[str, Any]:
+    """What rank 0 writes to npuport-run.json after training (both mmdet drivers); `summary` is timing.close's."""
+    from npuport import runtime
+    from npuport.runtime import timing
+
+    losses = [row for row in timing.recorder(runner).losses if row is not None]
+    return {
+        "iters": runner.iter,
+        "epochs": runner.epoch,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "fps": summary["fps"],
+        "mean_iter_time": summary["mean_iter_time"],
+        "warmup_iters": summary["warmup_iters"],
+        "world_size": dist.world_size,
+        "samples_per_device": samples_per_device,
+        "amp": args.amp,
+        "device": runtime.device_type(),
+        "versions": versions(),
+    }
+
+
+def end_process_group(dist: Any) -> None:
+    if dist.distributed:
+        import torch.distributed as torch_dist
+
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
+def run_main(train: Any, args: Any) -> int:
+    """A driver's main: train, and turn npuport's errors into one line and their exit code."""
+    from npuport.errors import NpuportError
+
+    try:
+        train(args)
+    except NpuportError as error:
+        print(f"npuport: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+

@@ -19,14 +19,13 @@ from typing import Any, Dict, List, Optional
 
 from npuport import runtime
 from npuport.drivers import mmdet_common as common
-from npuport.errors import NpuportError
 from npuport.runtime import mmcv_amp, timing
 
 RUN_FILE = "npuport-run.json"
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m npuport.drivers.mmdet_train", description=__doc__.splitlines()[0])
+def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.drivers.mmdet_train") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--launcher", choices=["none", "pytorch"], default="none")
@@ -129,45 +128,20 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
 
     runner.run([loader], cfg.workflow)
     summary = timing.close(runner)
-
     result: Dict[str, Any] = {}
     if dist.rank == 0:
-        losses = [row for row in timing.recorder(runner).losses if row is not None]
-        result = {
-            "iters": runner.iter,
-            "epochs": runner.epoch,
-            "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None,
-            "fps": summary["fps"],
-            "mean_iter_time": summary["mean_iter_time"],
-            "warmup_iters": summary["warmup_iters"],
-            "world_size": dist.world_size,
-            "samples_per_device": cfg.data.samples_per_gpu,
-            "amp": args.amp,
-            "device": runtime.device_type(),
-            "versions": common.versions(),
-        }
+        result = common.run_summary(runner, summary, args, dist, cfg.data.samples_per_gpu)
         if args.validate:
             with common.stdout_to_stderr():  # mmcv's progress bar
                 result.update(common.evaluate(model, cfg))
         common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)
         logger.info(f"npuport: wrote {cfg.work_dir}/{RUN_FILE}")
-    if dist.distributed:
-        import torch.distributed as torch_dist
-
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
+    common.end_process_group(dist)
     return result
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        train(args)
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    return common.run_main(train, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def batch_script(python: str, module: str, args: list[str], topo: Topology, devi
     worker = worker or WorkerOptions()
     argv = node_argv(python, module, args, topo, worker, "${SLURM_NODEID}", "${MASTER_ADDR}", "${MASTER_PORT}")
     if topo.distributed:  # the node count comes from the job, as Slurm granted it
-        argv = [f"--nnodes=${{SLURM_JOB_NUM_NODES}}" if a.startswith("--nnodes=") else a for a in argv]
+        argv = ["--nnodes=${SLURM_JOB_NUM_NODES}" if a.startswith("--nnodes=") else a for a in argv]
     port = str(opts.master_port) if opts.master_port else "$((29500 + SLURM_JOB_ID % 1000))"
     addr = shlex.quote(master_addr) if master_addr else '"$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"'
     timeout = f"{topo.connect_timeout:g}"

@@ -112,7 +112,7 @@ def test_dry_run_plans_apex(tmp_path):
     assert plan["sources"][0]["name"] == "apex" and plan["sources"][0]["from"] == URL
     assert [(s["id"], s["kind"]) for s in plan["steps"][-2:]] == [("apex-o1-cached-cast", "rewrite"),
                                                                   ("apex-setup-without-cuda", "diff")]
-    assert "--no-build-isolation" in plan["build"][-1] and plan["build"][-1].endswith("src/apex")
+    assert "--no-build-isolation" in plan["build"][-1] and plan["build"][-1].endswith("build/apex")
     native = json.loads(run_cli("setup", "demo", "--recipes", str(recipes), "--dry-run", "--amp", "native",
                                 "--json").stdout)
     assert [s["name"] for s in native["sources"]] == ["demo"]

@@ -25,7 +25,7 @@ def apply_all(recipe: Recipe, roots: dict[str, Path], pins: dict[str, Source], t
             results.append(StepResult(step, SKIPPED, f"only for {', '.join(step.versions)}"))
             continue
         results.append(steps.run(step, recipe, roots[step.source], table.get(step.id, pin_key(pin)),
-                                 f"{pin.pin_label} after the steps before", strict=strict,
+                                 pin.pin_label, strict=strict,
                                  later=_later_results(recipe, i, pins, table)))
     return results
 

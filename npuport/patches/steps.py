@@ -112,7 +112,7 @@ def check_drift(base: dict[str, str], expected: Expected, step: Step, label: str
     return "; ".join(bad)
 
 
-def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label: str, *, strict: bool,
+def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, pin: str, *, strict: bool,
         later: dict[str, set[str]] | None = None) -> StepResult:
     """Apply `step` to the tree at `root` in place. strict: also prove idempotence and the recorded result.
 
@@ -123,7 +123,6 @@ def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label
         return StepResult(step, FAILED, str(exc))
     base = {rel: file_hash(root / rel) for rel in reads}
     if expected is None and step.kind == "overlay":
-        pin = label.split(" after ")[0]
         return StepResult(step, DRIFT, f"overlay {step.id} has no recorded base for {pin}: its whole files were cut "
                           f"from another version; audit and import them onto this one with `npuport overlay import "
                           f"DIR --onto {pin}`", base)
@@ -131,7 +130,7 @@ def run(step: Step, recipe: Recipe, root: Path, expected: Expected | None, label
         done = {rel: {expected.result.get(rel), *(later or {}).get(rel, ())} for rel in reads}
         if all(base[rel] in done[rel] for rel in reads):
             return StepResult(step, ALREADY, "already applied", dict(expected.base), base)
-        drift = check_drift(base, expected, step, label)
+        drift = check_drift(base, expected, step, f"{pin} after the steps before")
         if drift:
             return StepResult(step, DRIFT, drift, base)
     try:

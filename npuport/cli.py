@@ -198,12 +198,15 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @click.option("--work-dir", metavar="DIR", help="Logs, checkpoints and results.json (default work_dirs/NAME).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--skip-checks", is_flag=True, help="Launch without the pre-launch checks of `npuport doctor`.")
+@click.option("--profile", "profile_", is_flag=True,
+              help="Count every step's data-dependent ops, syncs, int64 ops and new signatures (see `npuport profile`); "
+                   "the summary goes into results.json.")
 @workspace_option
 @dry_run_option
 @json_option
 @recipes_option
 def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks,
-              workspace, dry_run, as_json, recipe_dirs, **launch_kw):
+              profile_, workspace, dry_run, as_json, recipe_dirs, **launch_kw):
     """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers.
 
     Arguments after `--` go to the recipe's training driver, after the recipe's own (e.g. a smaller model for a
@@ -216,7 +219,7 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
         raise click.UsageError("give --max-iters or --epochs, not both")
     lopts = launch_from(launch_kw)
     opts = TrainOptions(lopts.topology, device, data, max_iters, epochs, mode, amp, work_dir, seed, workspace,
-                        img_scale, dry_run, lopts, skip_checks, list(extra))
+                        img_scale, dry_run, lopts, skip_checks, list(extra), profile=profile_)
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
         nodes = [{"node": n.node, "command": n.argv, "env": n.env, "shell": n.shell()} for n in res.plan.nodes]
@@ -228,6 +231,39 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
     elif res.results is not None:
         click.echo(res.table)
         click.echo(f"results: {res.work_dir / 'results.json'}")
+
+
+@cli.command("profile")
+@click.argument("name")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
+@click.option("--iters", type=int, default=20, show_default=True, help="Training iterations to run.")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Iterations before the census counts sites.")
+@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
+@click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
+@click.option("--img-scale", metavar="W,H", help="Resize every image to W,H (a fixed size: static shapes need one).")
+@click.option("--compile", "compile_", is_flag=True,
+              help="Count torch.compile's graph breaks and recompiles (dynamic=False) instead of the op census.")
+@click.option("--backend", default="aot_eager", show_default=True, help="The torch.compile backend for --compile.")
+@click.option("--plot", metavar="FILE", help="Where to draw the per-iteration PNG (default WORK_DIR/npuport-profile.png).")
+@click.option("--work-dir", metavar="DIR", help="Default work_dirs/NAME-profile.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@workspace_option
+@json_option
+@recipes_option
+def profile_cmd(name, extra, iters, warmup, device, data, img_scale, compile_, backend, plot, work_dir, seed, workspace,
+                as_json, recipe_dirs):
+    """Census of NAME's training step: data-dependent shapes, host syncs, int64 ops and new kernel signatures
+    per iteration, each ranked by source line (what keeps a step from being static on an NPU)."""
+    from . import recipe
+    from .commands.profile import ProfileOptions, check, format_report, profile
+
+    opts = ProfileOptions(iters, warmup, device, data, img_scale, work_dir, workspace, seed,
+                          backend if compile_ else None, plot, list(extra))
+    check(opts)  # before the recipe is loaded: bad numbers are usage errors whatever the recipe
+    res = profile(recipe.load(name, recipe_dirs), opts, log=log)
+    log(format_report(res))
+    if as_json:
+        emit_json(res.to_json())
 
 
 @cli.command("doctor")

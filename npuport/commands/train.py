@@ -14,6 +14,7 @@ from ..recipe import Recipe
 from ..workspace import Workspace, default_root, is_stale, lock_hash
 
 RUN_FILE = "npuport-run.json"
+PROFILE_FILE = "npuport-profile.json"
 
 
 @dataclass
@@ -33,6 +34,10 @@ class TrainOptions:
     launch: LaunchOptions | None = None  # launcher, Slurm, CANN, --env, pinning; its topology wins when given
     skip_checks: bool = False  # skip the pre-launch doctor checks
     extra: list[str] = field(default_factory=list)  # driver arguments after `--`, after the recipe's own
+    profile: bool = False  # a census of every training step (npuport.runtime.census) into results.json
+    profile_warmup: int = 3
+    compile_backend: str | None = None  # profile torch.compile's graph breaks and recompiles instead
+    warmup_iters: int | None = None  # FPS warm-up (default: the recipe's)
 
 
 @dataclass
@@ -136,7 +141,15 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
     topo = opts.topology = lopts.topology
     topo.check()
     work_dir = Path(opts.work_dir or Path("work_dirs") / recipe.name).resolve()
-    env = {"NPUPORT_DEVICE": device, "NPUPORT_WARMUP_ITERS": str(recipe.train.warmup_iters), "PYTHONUNBUFFERED": "1"}
+    warmup = recipe.train.warmup_iters if opts.warmup_iters is None else opts.warmup_iters
+    env = {"NPUPORT_DEVICE": device, "NPUPORT_WARMUP_ITERS": str(warmup), "PYTHONUNBUFFERED": "1"}
+    if opts.profile:
+        from ..runtime import profiling
+
+        env[profiling.PROFILE_ENV] = str(work_dir / PROFILE_FILE)
+        env[profiling.WARMUP_ENV] = str(opts.profile_warmup)
+        if opts.compile_backend:
+            env[profiling.COMPILE_ENV] = opts.compile_backend
     recipe_env = {k: str(v) for k, v in recipe.train.npu_env} if device == "npu" else {}
     if not opts.dry_run and not opts.skip_checks:
         pre_launch_checks(device, lopts, recipe_env, work_dir, log)
@@ -153,7 +166,7 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
         return TrainResult(lp.here, work_dir, plan=lp)
     log(f"+ {lp.here.shell()}")
     rank0_here = lopts.launcher == "slurm" or topo.node_rank == 0 or topo.elastic
-    for stale in ("npuport-metrics.jsonl", RUN_FILE, "results.json") if rank0_here else ():
+    for stale in ("npuport-metrics.jsonl", RUN_FILE, "results.json", PROFILE_FILE) if rank0_here else ():
         (work_dir / stale).unlink(missing_ok=True)
     execute(lp, lopts, work_dir, opts.max_iters, log)
     from ..results.fps import METRICS_FILE
@@ -161,7 +174,7 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
     if not rank0_here or (topo.elastic and not (work_dir / METRICS_FILE).exists()):
         log(f"this node's ranks finished; the node that ran rank 0 writes {work_dir / 'results.json'}")
         return TrainResult(lp.here, work_dir, plan=lp)
-    results = collect(recipe, device, topo, work_dir, lock, lp.here)
+    results = collect(recipe, device, topo, work_dir, lock, lp.here, warmup, opts.profile)
     from ..results.table import format_table
 
     table = format_table(results, list(recipe.references), recipe.train.metric)
@@ -185,7 +198,8 @@ def pre_launch_checks(device: str, lopts: LaunchOptions, recipe_env: dict, work_
                           + " (see `npuport doctor`; --skip-checks launches anyway)")
 
 
-def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: dict, launch: Launch) -> dict:
+def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: dict, launch: Launch,
+            warmup: int, profiled: bool = False) -> dict:
     from ..results.fps import METRICS_FILE, read_metrics
     from ..results.report import build_results, losses_finite, write_results
 
@@ -194,8 +208,12 @@ def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: d
     run_info = json.loads(run_file.read_text()) if run_file.exists() else {}
     per_device = run_info.get("samples_per_device") or recipe.train.samples_per_device  # `-- ...` may change it
     results = build_results(recipe.name, device, topo.world_size, per_device, records,
-                            recipe.train.warmup_iters, run_info, run_info.get("versions", {}), lock_hash(lock),
-                            launch.argv)
+                            warmup, run_info, run_info.get("versions", {}), lock_hash(lock), launch.argv)
+    profile_file = work_dir / PROFILE_FILE
+    if profiled and profile_file.exists():  # the census summary; the whole report stays in its own file
+        census = json.loads(profile_file.read_text())
+        results["profile"] = {"file": str(profile_file), "kind": census.get("kind"), "warmup": census.get("warmup"),
+                              "measured": census.get("measured") or census.get("after_warmup")}
     write_results(work_dir / "results.json", results)
     if not losses_finite(records):
         raise CheckFailed(f"training of {recipe.name} gave a non-finite loss; see {work_dir / 'results.json'}")

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 import numpy as np
 
 from npuport import runtime
+from npuport.runtime import profiling
 from npuport.errors import NpuportError, UsageError
 
 METRICS_FILE = "npuport-metrics.jsonl"
@@ -319,6 +320,9 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
             import torch.distributed as tdist
 
             tdist.barrier()
+        profiler = profiling.from_env()  # `npuport profile`: a census of every training step
+        if profiler is not None:
+            profiler.compile_forward(model)
         it, epoch, started = 0, 0, time.perf_counter()
         last = started
         net.train()
@@ -328,6 +332,8 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
                     break
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(it, args.lr, args.lr_decay, milestones)
+                if profiler is not None:
+                    profiler.begin()
                 x, y = norm(images, labels)
                 with runtime.autocast(enabled=amp, dtype=dtype):
                     out = net(x)
@@ -337,6 +343,8 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
                 scaler.step(optimizer)
                 scaler.update()
                 value = float(loss.item())  # waits for the device: the iteration's time includes its work
+                if profiler is not None:
+                    profiler.end()
                 now = time.perf_counter()
                 it += 1
                 metrics.record(it, now - last, len(labels), value)
@@ -348,6 +356,8 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
             epoch += 1
         seconds = time.perf_counter() - started
         metrics.close()
+        if profiler is not None:
+            profiler.write()
         acc1 = None
         if args.validate:
             acc1 = evaluate(model, x_test, y_test, norm, dist, args.eval_batch, amp, dtype)

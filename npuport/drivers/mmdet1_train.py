@@ -36,7 +36,7 @@ from npuport import runtime
 from npuport.drivers import mmdet_common as common
 from npuport.drivers.mmdet_train import RUN_FILE, TimingHook, parse_args
 from npuport.errors import UsageError
-from npuport.runtime import mmcv_amp, timing
+from npuport.runtime import mmcv_amp, profiling, timing
 
 __all__ = ["parse_args", "train", "main", "to_device", "IterLimit"]
 
@@ -253,6 +253,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         runner.npuport_scaler = runtime.GradScaler(init_scale=args.loss_scale)
     runner.register_training_hooks(cfg.lr_config, cfg.optimizer_config, cfg.checkpoint_config, cfg.log_config)
     runner.register_hook(TimingHook(), priority="LOW")
+    profiling.attach(runner)  # `npuport profile`: a census of every training step
     if dist.distributed:
         runner.register_hook(DistSamplerSeedHook())
     if cfg.get("resume_from"):

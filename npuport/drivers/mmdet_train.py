@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 from npuport import runtime
 from npuport.drivers import mmdet_common as common
-from npuport.runtime import mmcv_amp, timing
+from npuport.runtime import mmcv_amp, profiling, timing
 
 RUN_FILE = "npuport-run.json"
 
@@ -119,6 +119,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         cfg.lr_config, optimizer_config, cfg.checkpoint_config, cfg.log_config, cfg.get("momentum_config")
     )
     runner.register_hook(TimingHook(), priority="LOW")
+    profiling.attach(runner)  # `npuport profile`: a census of every training step
     if dist.distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
     if cfg.get("resume_from"):

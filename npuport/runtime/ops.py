@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Tuple
 import torch
 
 from npuport.errors import NpuportError
+from npuport.runtime import census
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
@@ -79,14 +80,15 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.5, o
         return boxes.new_empty((0,), dtype=torch.long)
     if _is_npu(boxes):
         return _nms_npu(boxes, scores, float(iou_threshold), int(offset))
-    order = torch.sort(scores, descending=True, stable=True)[1]
-    ordered = boxes[order]
-    if ordered.dtype in (torch.float16, torch.bfloat16):
-        ordered = ordered.float()
-    if ordered.device.type == "cpu":
-        kept = _greedy_cpu(ordered.detach().numpy(), float(iou_threshold), offset)
-        return order[torch.from_numpy(kept)]
-    return order[_greedy_matrix(ordered, float(iou_threshold), offset)]
+    with census.kernel("npu_nms_v4", (boxes, scores), dynamic=True):  # one NPU kernel; how many it keeps depends on the data
+        order = torch.sort(scores, descending=True, stable=True)[1]
+        ordered = boxes[order]
+        if ordered.dtype in (torch.float16, torch.bfloat16):
+            ordered = ordered.float()
+        if ordered.device.type == "cpu":
+            kept = _greedy_cpu(ordered.detach().numpy(), float(iou_threshold), offset)
+            return order[torch.from_numpy(kept)]
+        return order[_greedy_matrix(ordered, float(iou_threshold), offset)]
 
 
 def _greedy_cpu(boxes: Any, threshold: float, offset: int) -> Any:
@@ -282,22 +284,23 @@ def roi_align_forward(
     if _is_npu(input):
         output.copy_(_roi_align_npu(input, rois, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned))
         return
-    if rois.size(0) == 0:
-        return
-    dtype = _plan_dtype(input)
-    n, c, h, w = input.shape
-    flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
-    plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
-    pooled = flat.new_zeros((rois.size(0), aligned_height, aligned_width, c))
-    with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
-        for idx, taps, weights in plan:
-            rows, k = taps.shape
-            crow = torch.arange(0, rows * k + 1, k, device=taps.device)
-            matrix = torch.sparse_csr_tensor(
-                crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
-            )
-            pooled[idx] = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
-    output.copy_(pooled.permute(0, 3, 1, 2))
+    with census.kernel("npu_roi_align", (input, rois)):  # one NPU kernel: counted as one in a census
+        if rois.size(0) == 0:
+            return
+        dtype = _plan_dtype(input)
+        n, c, h, w = input.shape
+        flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
+        plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
+        pooled = flat.new_zeros((rois.size(0), aligned_height, aligned_width, c))
+        with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
+            for idx, taps, weights in plan:
+                rows, k = taps.shape
+                crow = torch.arange(0, rows * k + 1, k, device=taps.device)
+                matrix = torch.sparse_csr_tensor(
+                    crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
+                )
+                pooled[idx] = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
+        output.copy_(pooled.permute(0, 3, 1, 2))
 
 
 def roi_align_backward(
@@ -322,29 +325,30 @@ def roi_align_backward(
             )
         )
         return
-    if rois.size(0) == 0:
-        return
-    dtype = _plan_dtype(grad_output)
-    n, c, h, w = grad_input.shape
-    bins = aligned_height * aligned_width
-    grad = grad_output.permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
-    plan = _roi_align_plan(rois.to(dtype), grad_input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
-    if not plan:
-        return
-    taps, rows, weights = [], [], []
-    for idx, group_taps, group_weights in plan:
-        k = group_taps.size(1)
-        bin_rows = (idx[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
-        taps.append(group_taps.reshape(-1))
-        rows.append(bin_rows.repeat_interleave(k))
-        weights.append(group_weights.reshape(-1))
-    # the transpose of the forward map, as COO (input position, bin); duplicates are summed
-    transposed = torch.sparse_coo_tensor(
-        torch.stack([torch.cat(taps), torch.cat(rows)]), torch.cat(weights), (n * h * w, grad.size(0)), check_invariants=False
-    )
-    with torch.autocast(device_type=grad.device.type, enabled=False):
-        spread = torch.sparse.mm(transposed, grad)  # (N*H*W, C)
-    grad_input.add_(spread.view(n, h, w, c).permute(0, 3, 1, 2))
+    with census.kernel("npu_roi_align_grad", (grad_output, rois)):  # one NPU kernel, as in the forward
+        if rois.size(0) == 0:
+            return
+        dtype = _plan_dtype(grad_output)
+        n, c, h, w = grad_input.shape
+        bins = aligned_height * aligned_width
+        grad = grad_output.permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
+        plan = _roi_align_plan(rois.to(dtype), grad_input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
+        if not plan:
+            return
+        taps, rows, weights = [], [], []
+        for idx, group_taps, group_weights in plan:
+            k = group_taps.size(1)
+            bin_rows = (idx[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
+            taps.append(group_taps.reshape(-1))
+            rows.append(bin_rows.repeat_interleave(k))
+            weights.append(group_weights.reshape(-1))
+        # the transpose of the forward map, as COO (input position, bin); duplicates are summed
+        transposed = torch.sparse_coo_tensor(
+            torch.stack([torch.cat(taps), torch.cat(rows)]), torch.cat(weights), (n * h * w, grad.size(0)), check_invariants=False
+        )
+        with torch.autocast(device_type=grad.device.type, enabled=False):
+            spread = torch.sparse.mm(transposed, grad)  # (N*H*W, C)
+        grad_input.add_(spread.view(n, h, w, c).permute(0, 3, 1, 2))
 
 
 def _plan_dtype(tensor: torch.Tensor) -> torch.dtype:

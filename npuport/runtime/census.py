@@ -1,0 +1,285 @@
+"""A dispatch-level census of training steps: what makes a step slow on an NPU, counted and located.
+
+Every ATen op that runs inside a step (between ``begin()`` and ``end()``) is seen by a
+TorchDispatchMode and counted per iteration:
+
+- ``ops``: all ops;
+- ``dynamic``: ops whose output shape depends on tensor values (torch tags them ``dynamic_output_shape``:
+  nonzero, unique, masked_select, repeat_interleave, ...; ``index`` / ``index_put`` only with a boolean
+  or uint8 index, since integer gathers have a static shape). On an accelerator each one also waits for
+  the device;
+- ``syncs``: explicit host reads of device values (ops tagged ``data_dependent_output``: ``.item()``'s
+  ``_local_scalar_dense``, ``equal``, ``is_nonzero``) and copies from an accelerator to the CPU;
+- ``int64``: pointwise and reduction ops with an int64 tensor operand (many NPU kernels have no int64
+  variant: each becomes a cast, or runs on the AI CPU);
+- ``new_signatures``: (op, shapes, dtypes, integer arguments) never seen in an earlier iteration: in the
+  NPU's single-op mode each is a kernel compile, under a graph compiler a recompile.
+
+After the warm-up iterations each counted op is also attributed to its source line: the innermost
+Python frame outside torch (``mmdet/core/bbox/samplers/random_sampler.py:56``), ranked in ``sites``.
+Ops of the backward pass run inside the engine and are attributed to the ``backward()`` call.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+CATEGORIES = ("dynamic", "syncs", "int64", "new_signatures")
+TOP_SITES = 15
+
+
+@dataclass
+class Iteration:
+    iter: int
+    ops: int = 0
+    dynamic: int = 0
+    syncs: int = 0
+    int64: int = 0
+    new_signatures: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"iter": self.iter, "ops": self.ops, "dynamic": self.dynamic, "syncs": self.syncs,
+                "int64": self.int64, "new_signatures": self.new_signatures, "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class _OpKind:
+    dynamic: bool
+    bool_index: bool  # index / index_put: dynamic only with a boolean mask
+    sync: bool
+    arithmetic: bool
+    copy: bool
+
+
+def _kind(func: Any) -> _OpKind:
+    import torch
+
+    tags = set(getattr(func, "tags", ()))
+    base = func.overloadpacket.__name__
+    return _OpKind(
+        dynamic=torch.Tag.dynamic_output_shape in tags,
+        bool_index=base in ("index", "index_put", "index_put_", "_index_put_impl_"),
+        sync=torch.Tag.data_dependent_output in tags or base in ("equal", "is_nonzero"),
+        arithmetic=(torch.Tag.pointwise in tags or torch.Tag.reduction in tags
+                    or base in ("sum", "cumsum", "prod", "max", "min", "sort", "topk", "argsort")),
+        copy=base in ("_to_copy", "copy_"),
+    )
+
+
+def _flat(args: Any, kwargs: Dict[str, Any]) -> List[Any]:
+    flat: List[Any] = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, (list, tuple)):
+            flat.extend(value)
+        else:
+            flat.append(value)
+    return flat
+
+
+class Census:
+    """Counts the ops of each step; ``begin()`` / ``end()`` bracket one training iteration."""
+
+    def __init__(self, warmup: int = 3, device: str = "cpu") -> None:
+        self.warmup = warmup
+        self.device = device
+        self.iterations: List[Iteration] = []
+        self.sites: Dict[str, Counter] = {c: Counter() for c in CATEGORIES}
+        self.op_counts: Dict[str, Counter] = {c: Counter() for c in CATEGORIES}
+        self._seen: set = set()
+        self._kinds: Dict[Any, _OpKind] = {}
+        self._paths: Dict[str, Optional[str]] = {}
+        self._mode: Any = None
+        self._current: Optional[Iteration] = None
+        self._started = 0.0
+        import torch
+
+        self._torch = torch
+        self._torch_dir = os.path.dirname(torch.__file__) + os.sep
+        self._stdlib_dir = os.path.dirname(os.__file__) + os.sep
+        self._roots = sorted({p for p in sys.path if p}, key=len, reverse=True)
+
+    # -- the step bracket -------------------------------------------------------------------------
+    def begin(self) -> None:
+        if self._mode is not None:  # a step that did not end (an exception): close it first
+            self.end()
+        self._current = Iteration(len(self.iterations) + 1)
+        self._mode = _make_mode(self)
+        self._started = time.perf_counter()
+        self._mode.__enter__()
+        _active.append(self)
+
+    def end(self) -> None:
+        if self._mode is None:
+            return
+        self._mode.__exit__(None, None, None)
+        self._mode = None
+        if self in _active:
+            _active.remove(self)
+        assert self._current is not None
+        self._current.seconds = time.perf_counter() - self._started
+        self.iterations.append(self._current)
+        self._current = None
+
+    @property
+    def measuring(self) -> bool:
+        return self._current is not None and self._current.iter > self.warmup
+
+    # -- one op -----------------------------------------------------------------------------------
+    def observe(self, func: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], out: Any) -> None:
+        it = self._current
+        if it is None:
+            return
+        it.ops += 1
+        kind = self._kinds.get(func)
+        if kind is None:
+            kind = self._kinds[func] = _kind(func)
+        torch = self._torch
+        flat = _flat(args, kwargs)
+        key: List[Any] = [func]
+        int64 = False
+        for value in flat:
+            if isinstance(value, torch.Tensor):
+                key.append((tuple(value.shape), value.dtype))
+                int64 = int64 or value.dtype == torch.int64
+            elif isinstance(value, (int, bool)) or value is None:
+                key.append(value)
+            else:
+                key.append(type(value))
+        dynamic = kind.dynamic and (not kind.bool_index or _has_bool_index(args, torch))
+        sync = kind.sync or (kind.copy and self._to_host(args, kwargs, out))
+        self._tally(it, str(func), tuple(key), dynamic, sync, kind.arithmetic and int64)
+
+    def observe_kernel(self, name: str, tensors: Tuple[Any, ...], dynamic: bool, caller: str) -> None:
+        """One device kernel (see ``kernel``): one op, its signature the shapes and dtypes of `tensors`,
+        its site the caller of the portable op (file `caller`)."""
+        it = self._current
+        if it is None:
+            return
+        it.ops += 1
+        key = (name, *((tuple(t.shape), t.dtype) for t in tensors))
+        self._tally(it, name, key, dynamic, False, False, caller)
+
+    def _tally(self, it: Iteration, name: str, signature: Tuple[Any, ...], dynamic: bool, sync: bool,
+               int64: bool, also_skip: str = "") -> None:
+        hits: List[str] = []
+        if signature not in self._seen:
+            self._seen.add(signature)
+            it.new_signatures += 1
+            hits.append("new_signatures")
+        if dynamic:
+            it.dynamic += 1
+            hits.append("dynamic")
+        if sync:
+            it.syncs += 1
+            hits.append("syncs")
+        if int64:
+            it.int64 += 1
+            hits.append("int64")
+        if hits and it.iter > self.warmup:
+            site = self._site(also_skip)
+            for category in hits:
+                self.sites[category][f"{site} {name}"] += 1
+                self.op_counts[category][name] += 1
+
+    def _to_host(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], out: Any) -> bool:
+        torch = self._torch
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if source is None or source.device.type == "cpu":
+            return False
+        target = out if isinstance(out, torch.Tensor) else (args[0] if len(args) > 0 else None)
+        if len(args) > 1 and isinstance(args[1], torch.Tensor):  # copy_(dst, src)
+            source, target = args[1], args[0]
+            if source.device.type == "cpu":
+                return False
+        return isinstance(target, torch.Tensor) and target.device.type == "cpu"
+
+    def _site(self, also_skip: str = "") -> str:
+        """file:line of the innermost frame outside torch, the standard library, this module and `also_skip`."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            short = self._short(frame.f_code.co_filename)
+            if short is not None and frame.f_code.co_filename != also_skip:
+                return f"{short}:{frame.f_lineno}"
+            frame = frame.f_back
+        return "?"
+
+    def _short(self, path: str) -> Optional[str]:
+        """`path` relative to its sys.path root (as its import name reads), None for frames to skip."""
+        if path in self._paths:
+            return self._paths[path]
+        skip = (path == __file__ or path.startswith(self._torch_dir) or path.startswith("<")
+                or (path.startswith(self._stdlib_dir) and "-packages" + os.sep not in path))
+        short = None
+        if not skip:
+            short = path
+            for root in self._roots:
+                if path.startswith(root + os.sep):
+                    short = path[len(root) + 1:]
+                    break
+        self._paths[path] = short
+        return short
+
+    # -- the report -------------------------------------------------------------------------------
+    def report(self) -> Dict[str, Any]:
+        measured = [it for it in self.iterations if it.iter > self.warmup]
+        n = len(measured)
+        summary: Dict[str, Any] = {"iters": n}
+        for name in ("ops", *CATEGORIES):
+            values = [getattr(it, name) for it in measured]
+            summary[name] = round(sum(values) / n, 2) if n else None
+            summary[f"{name}_max"] = max(values) if values else None
+        sites = {c: [{"site": s.rsplit(" ", 1)[0], "op": s.rsplit(" ", 1)[1], "per_iter": round(k / n, 2)}
+                     for s, k in self.sites[c].most_common(TOP_SITES)] if n else [] for c in CATEGORIES}
+        ops = {c: {op: round(k / n, 2) for op, k in self.op_counts[c].most_common()} if n else {} for c in CATEGORIES}
+        return {"warmup": self.warmup, "device": self.device, "iterations": [it.to_json() for it in self.iterations],
+                "measured": summary, "sites": sites, "ops": ops}
+
+
+_active: List[Census] = []  # the census whose step is running, if any
+
+
+@contextlib.contextmanager
+def kernel(name: str, tensors: Tuple[Any, ...], dynamic: bool = False) -> Iterator[None]:
+    """Count the body as the one device kernel it stands for.
+
+    npuport's portable ops (npuport.runtime.ops) compute in many small ATen ops what the NPU runs as one
+    kernel (``roi_align`` is ``torch_npu.npu_roi_align`` there): inside a census they are counted as that
+    kernel, with the shapes of `tensors` as its signature, so the census shows what the NPU would see.
+    `dynamic` marks a kernel whose output size depends on the data (NMS).
+    """
+    census = _active[-1] if _active else None
+    if census is None or census._mode is None:
+        yield
+        return
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    caller = sys._getframe(2).f_code.co_filename  # the portable op (above contextlib's __enter__)
+    with _disable_current_modes():
+        yield
+    census.observe_kernel(name, tensors, dynamic, caller)
+
+
+def _has_bool_index(args: Tuple[Any, ...], torch: Any) -> bool:
+    indices = args[1] if len(args) > 1 else None
+    if isinstance(indices, (list, tuple)):
+        return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
+    return False
+
+
+def _make_mode(census: Census) -> Any:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            census.observe(func, args, kwargs, out)
+            return out
+
+    return _Mode()

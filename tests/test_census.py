@@ -147,3 +147,19 @@ def test_compile_watch_counts_recompiles_of_a_changing_shape():
     assert [r["recompiles"] for r in report["iterations"]] == [0, 1, 1, 0]
     assert report["after_warmup"]["recompiles"] == 2
     assert "size mismatch" in report["reasons"]["recompiles"][0]["reason"]
+
+
+def test_host_reads_count_as_syncs_on_the_cpu_but_not_inside_a_kernel():
+    x = torch.randn(4)
+
+    def step(i):
+        x.numpy()
+        x.tolist()
+        x.cpu()
+        with kernel("npu_fake", (x,)):
+            x.numpy()
+
+    census, report = run(step)
+    only(report, syncs=3)
+    assert report["ops"]["syncs"] == {"Tensor.numpy": 1.0, "Tensor.tolist": 1.0, "Tensor.cpu": 1.0}
+    assert torch.Tensor.numpy.__name__ == "numpy" and "census" not in torch.Tensor.numpy.__qualname__

@@ -9,7 +9,9 @@ TorchDispatchMode and counted per iteration:
   or uint8 index, since integer gathers have a static shape). On an accelerator each one also waits for
   the device;
 - ``syncs``: explicit host reads of device values (ops tagged ``data_dependent_output``: ``.item()``'s
-  ``_local_scalar_dense``, ``equal``, ``is_nonzero``) and copies from an accelerator to the CPU;
+  ``_local_scalar_dense``, ``equal``, ``is_nonzero``) and copies from an accelerator to the CPU; on the
+  CPU, where such copies dispatch nothing, the calls of ``Tensor.cpu``, ``.numpy`` and ``.tolist`` in a
+  step (each a device-to-host copy on an accelerator);
 - ``int64``: pointwise and reduction ops with an int64 tensor operand (many NPU kernels have no int64
   variant: each becomes a cast, or runs on the AI CPU);
 - ``new_signatures``: (op, shapes, dtypes, integer arguments) never seen in an earlier iteration: in the
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 CATEGORIES = ("dynamic", "syncs", "int64", "new_signatures")
+HOST_READS = ("cpu", "numpy", "tolist")
 TOP_SITES = 15
 
 
@@ -96,6 +99,9 @@ class Census:
         self._paths: Dict[str, Optional[str]] = {}
         self._mode: Any = None
         self._current: Optional[Iteration] = None
+        self._kernel_depth = 0
+        self._last_read = 0
+        self._saved: Dict[str, Any] = {}
         self._started = 0.0
         import torch
 
@@ -113,10 +119,12 @@ class Census:
         self._started = time.perf_counter()
         self._mode.__enter__()
         _active.append(self)
+        self._patch_host_reads()
 
     def end(self) -> None:
         if self._mode is None:
             return
+        self._restore_host_reads()
         self._mode.__exit__(None, None, None)
         self._mode = None
         if self in _active:
@@ -165,10 +173,10 @@ class Census:
         key = (name, *((tuple(t.shape), t.dtype) for t in tensors))
         self._tally(it, name, key, dynamic, False, False, caller)
 
-    def _tally(self, it: Iteration, name: str, signature: Tuple[Any, ...], dynamic: bool, sync: bool,
+    def _tally(self, it: Iteration, name: str, signature: Optional[Tuple[Any, ...]], dynamic: bool, sync: bool,
                int64: bool, also_skip: str = "") -> None:
         hits: List[str] = []
-        if signature not in self._seen:
+        if signature is not None and signature not in self._seen:
             self._seen.add(signature)
             it.new_signatures += 1
             hits.append("new_signatures")
@@ -186,6 +194,27 @@ class Census:
             for category in hits:
                 self.sites[category][f"{site} {name}"] += 1
                 self.op_counts[category][name] += 1
+
+    def _patch_host_reads(self) -> None:
+        """On the CPU `.cpu()`, `.numpy()` and `.tolist()` dispatch nothing, yet on an accelerator each is a
+        device-to-host copy that waits for the device: count them as syncs while a step runs."""
+        if self.device != "cpu":
+            return
+        tensor = self._torch.Tensor
+        self._saved = {name: getattr(tensor, name) for name in HOST_READS}
+        for name, method in self._saved.items():
+            setattr(tensor, name, _host_read(self, name, method))
+
+    def _restore_host_reads(self) -> None:
+        for name, method in getattr(self, "_saved", {}).items():
+            setattr(self._torch.Tensor, name, method)
+        self._saved = {}
+
+    def observe_host_read(self, name: str) -> None:
+        it = self._current
+        if it is None or self._kernel_depth:
+            return
+        self._tally(it, f"Tensor.{name}", None, False, True, False)  # a host read has no kernel signature
 
     def _to_host(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], out: Any) -> bool:
         torch = self._torch
@@ -260,8 +289,12 @@ def kernel(name: str, tensors: Tuple[Any, ...], dynamic: bool = False) -> Iterat
     from torch.utils._python_dispatch import _disable_current_modes
 
     caller = sys._getframe(2).f_code.co_filename  # the portable op (above contextlib's __enter__)
-    with _disable_current_modes():
-        yield
+    census._kernel_depth += 1
+    try:
+        with _disable_current_modes():
+            yield
+    finally:
+        census._kernel_depth -= 1
     census.observe_kernel(name, tensors, dynamic, caller)
 
 
@@ -270,6 +303,18 @@ def _has_bool_index(args: Tuple[Any, ...], torch: Any) -> bool:
     if isinstance(indices, (list, tuple)):
         return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
     return False
+
+
+def _host_read(census: Census, name: str, method: Any) -> Any:
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if id(self) != census._last_read:  # `x.cpu().numpy()` is one copy
+            census.observe_host_read(name)
+        out = method(self, *args, **kwargs)
+        census._last_read = id(out)
+        return out
+
+    read.__name__ = name
+    return read
 
 
 def _make_mode(census: Census) -> Any:

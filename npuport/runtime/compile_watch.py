@@ -37,6 +37,7 @@ class CompileWatch:
             logger.handlers = [_Collect(self._messages[kind])]
         self._started = 0.0
         self._graphs = 0
+        self._open = False
 
     def wrap(self, fn: Any) -> Any:
         return self._torch.compile(fn, backend=self.backend, dynamic=False)
@@ -46,8 +47,12 @@ class CompileWatch:
             messages.clear()
         self._graphs = self._unique_graphs()
         self._started = time.perf_counter()
+        self._open = True
 
     def end(self) -> None:
+        if not self._open:
+            return
+        self._open = False
         number = len(self.iterations) + 1
         row = {"iter": number, "recompiles": len(self._messages["recompiles"]),
                "graph_breaks": len(self._messages["graph_breaks"]),

@@ -2,9 +2,9 @@
 
 The command sets ``NPUPORT_PROFILE`` to the report file to write (rank 0), ``NPUPORT_PROFILE_WARMUP``
 to the warm-up iterations and, for ``--compile``, ``NPUPORT_PROFILE_COMPILE`` to a torch.compile
-backend. mmcv runners get two hooks (``attach``): the first to run before an iteration and the last to
-run after it, so the step is the forward, the losses, the backward and the optimizer step. A plain
-loop brackets its step with ``begin()`` / ``end()``.
+backend. mmcv runners get a hook that begins the step before any other hook, and the step ends right
+after the optimizer hook (backward and optimizer step), before checkpoints and logging (``attach``).
+A plain loop brackets its step with ``begin()`` / ``end()``.
 """
 from __future__ import annotations
 
@@ -76,13 +76,33 @@ def attach(runner: Any) -> Optional[Profiler]:
 
     class _End(Hook):
         def after_train_iter(self, runner: Any) -> None:
-            profiler.end()
+            if not ends_with_optimizer:
+                profiler.end()
 
         def after_run(self, runner: Any) -> None:
+            profiler.end()
             profiler.write()
 
     model = getattr(runner.model, "module", runner.model)
     profiler.compile_forward(model)
     runner.register_hook(_Begin(), priority=FIRST)
     runner.register_hook(_End(), priority=LAST)
+    ends_with_optimizer = _end_after_optimizer(runner, profiler)
     return profiler
+
+
+def _end_after_optimizer(runner: Any, profiler: Profiler) -> bool:
+    """End the step right after the optimizer hook's after_train_iter (backward and step), before checkpoints
+    and logging, whatever priority this mmcv version gives it; False when the runner has no optimizer hook."""
+    hooks = [h for h in getattr(runner, "_hooks", []) if "OptimizerHook" in type(h).__name__]
+    if not hooks:
+        return False
+    hook = hooks[-1]
+    step = hook.after_train_iter
+
+    def after_train_iter(runner: Any) -> None:
+        step(runner)
+        profiler.end()
+
+    hook.after_train_iter = after_train_iter
+    return True

@@ -119,8 +119,6 @@ def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, 
         for c in res.build:
             click.echo(f"  build  {c}")
         return
-    for s in res.steps:
-        log(f"  {s['id']:<32} {s['status']:<8} {s['detail']}")
     state = "updated" if res.changed else "already up to date"
     click.echo(f"{res.recipe}: workspace {res.workspace} {state}; build {'done' if res.built else 'cached'}; "
                f"lock {res.lock_hash[:12]}")
@@ -147,7 +145,7 @@ def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, as_js
         emit_json({"ok": report.ok, "recipes": [v.to_json() for v in report.versions]})
     else:
         click.echo(format_rows(("recipe", "version", "step", "status", "detail"), report.rows()))
-        click.echo("all patches hold" if report.ok else "some patches do not hold", err=True)
+        click.echo(report.summary(), err=True)
     sys.exit(0 if report.ok else 1)
 
 
@@ -198,6 +196,8 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @click.option("--work-dir", metavar="DIR", help="Logs, checkpoints and results.json (default work_dirs/NAME).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--skip-checks", is_flag=True, help="Launch without the pre-launch checks of `npuport doctor`.")
+@click.option("--save-checkpoint", is_flag=True,
+              help="With --max-iters, keep the final checkpoint (runs of --epochs always keep theirs).")
 @click.option("--profile", "profile_", is_flag=True,
               help="Count every step's data-dependent ops, syncs, int64 ops and new signatures (see `npuport profile`); "
                    "the summary goes into results.json.")
@@ -206,7 +206,7 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @json_option
 @recipes_option
 def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks,
-              profile_, workspace, dry_run, as_json, recipe_dirs, **launch_kw):
+              save_checkpoint, profile_, workspace, dry_run, as_json, recipe_dirs, **launch_kw):
     """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers.
 
     Arguments after `--` go to the recipe's training driver, after the recipe's own (e.g. a smaller model for a
@@ -219,7 +219,8 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
         raise click.UsageError("give --max-iters or --epochs, not both")
     lopts = launch_from(launch_kw)
     opts = TrainOptions(lopts.topology, device, data, max_iters, epochs, mode, amp, work_dir, seed, workspace,
-                        img_scale, dry_run, lopts, skip_checks, list(extra), profile=profile_)
+                        img_scale, dry_run, lopts, skip_checks, list(extra), save_checkpoint=save_checkpoint,
+                        profile=profile_)
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
         nodes = [{"node": n.node, "command": n.argv, "env": n.env, "shell": n.shell()} for n in res.plan.nodes]

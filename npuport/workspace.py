@@ -59,6 +59,8 @@ class Outcome:
 class Workspace:
     def __init__(self, root: Path):
         self.root = Path(root).absolute()
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"--workspace {root}: a file, not a folder; give a folder (it is created if missing)")
 
     @property
     def current(self) -> Path | None:

@@ -47,7 +47,7 @@ def test_setup_patches_and_builds(gcnet):
 
 def test_train_one_process(gcnet):
     root, env, _ = gcnet
-    out = train(root, env, "--data", "synthetic", "--max-iters", "8")
+    out = train(root, env, "--data", "synthetic", "--max-iters", "8", "--save-checkpoint")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "+ " in out.stderr and "npuport.drivers.mmdet_train" in out.stderr  # the exact command, printed first
     res = json.loads((root / "w1" / "results.json").read_text())
@@ -76,6 +76,7 @@ def test_train_two_processes_gloo(gcnet):
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads((root / "w2" / "results.json").read_text())
     assert res["world_size"] == 2 and res["iters"] == 7 and res["fps"] > 0
+    assert not list((root / "w2").glob("*.pth"))  # a run of --max-iters keeps no checkpoint unless asked
     assert math.isfinite(res["loss_last"])
 
 
@@ -92,3 +93,78 @@ def test_bad_input_is_one_line_exit_2(gcnet, tmp_path):
     out = run_cli("train", "gcnet", "--workspace", str(tmp_path / "nows"), "--max-iters", "1", env=env)
     assert out.returncode == 2 and "npuport setup gcnet" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def gcnet_dynamic(gcnet):
+    """The same pins without the recipe's static-* steps (npuport.recipe.variants), set up beside it."""
+    from npuport.recipe.variants import write_dynamic
+
+    root, env, _ = gcnet
+    recipes = write_dynamic("gcnet", root / "dynamic-recipes")
+    out = run_cli("setup", "gcnet", "--recipes", str(recipes), "--workspace", str(root / "ws-dynamic"), env=env,
+                  timeout=1500)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return ["--recipes", str(recipes), "--workspace", str(root / "ws-dynamic")]
+
+
+def losses(work: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (work / "npuport-metrics.jsonl").read_text().splitlines()]
+
+
+def test_static_steps_keep_the_losses(gcnet, gcnet_dynamic):
+    """Same seed, data and batches: the static tree's losses are the dynamic tree's (the steps change no maths)."""
+    root, env, _ = gcnet
+    data = ["--data", str(root / "w1" / "data"), "--max-iters", "6", "--device", "cpu", "--img-scale", SCALE]
+    static = run_cli("train", "gcnet", "--workspace", str(root / "ws"), "--work-dir", str(root / "p-static"), *data,
+                     env=env, timeout=900)
+    assert static.returncode == 0, static.stderr[-3000:]
+    dynamic = run_cli("train", "gcnet", *gcnet_dynamic, "--work-dir", str(root / "p-dynamic"), *data, env=env,
+                      timeout=900)
+    assert dynamic.returncode == 0, dynamic.stderr[-3000:]
+    a, b = losses(root / "p-static"), losses(root / "p-dynamic")
+    assert len(a) == len(b) == 6
+    assert a == pytest.approx(b, rel=1e-4, abs=1e-4)
+    assert a[0] != a[-1]  # it trained
+
+
+def profile(root, env, *args, work):
+    out = run_cli("profile", "gcnet", "--device", "cpu", "--img-scale", SCALE, "--iters", "3", "--warmup", "1",
+                  "--data", str(root / "w1" / "data"), "--work-dir", str(root / work), "--json", *args, env=env,
+                  timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout), out.stderr
+
+
+def test_profile_shows_what_the_static_steps_removed(gcnet, gcnet_dynamic):
+    root, env, _ = gcnet
+    static, table = profile(root, env, "--workspace", str(root / "ws"), work="prof-static")
+    dynamic, _ = profile(root, env, *gcnet_dynamic, work="prof-dynamic")
+    assert [it["iter"] for it in static["iterations"]] == [1, 2, 3] and static["measured"]["iters"] == 2
+    s, d = static["measured"], dynamic["measured"]
+    assert s["syncs"] == 1  # the stacked loss read, nothing else
+    assert d["syncs"] > 10 and d["dynamic"] > s["dynamic"] > 0
+    made_static = ("max_iou_assigner.py", "single_level_roi_extractor.py", "cross_entropy_loss.py",
+                   "detectors/base.py", "bbox_head.py", "mask_target.py", "anchor_head.py")
+    assert not [x for x in static["sites"]["dynamic"] if x["site"].split(":")[0].endswith(made_static)]
+    assert [(x["site"].split(":")[0], x["op"]) for x in static["sites"]["syncs"]] == [
+        ("mmdet/models/detectors/base.py", "Tensor.tolist")]
+    for category in ("dynamic", "syncs"):
+        assert [x for x in dynamic["sites"][category] if x["site"].split(":")[0].endswith(made_static)]
+    assert {g["goal"]: g["met"] for g in static["goals"]}["syncs"] is True
+    assert Path(static["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "top dynamic sites" in table and "random_sampler.py" in table
+    results = json.loads((root / "prof-static" / "results.json").read_text())
+    assert results["profile"]["measured"]["syncs"] == 1 and results["iters"] == 3
+
+
+def test_profile_bad_input_is_one_line_exit_2(gcnet, tmp_path):
+    root, env, _ = gcnet
+    for args, words in [
+        (["--iters", "0"], "--iters 0"),
+        (["--iters", "3", "--warmup", "3"], "--warmup 3"),
+        (["--workspace", str(tmp_path / "nows")], "npuport setup gcnet"),
+    ]:
+        out = run_cli("profile", "gcnet", "--device", "cpu", *args, env=env)
+        assert out.returncode == 2, out.stderr
+        assert words in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -65,7 +65,7 @@ def test_setup_patches_and_builds(gfocalv2):
 
 def test_train_one_process(gfocalv2):
     root, env, _, _ = gfocalv2
-    out = train(root, env, "--data", "synthetic", "--max-iters", "6", work="w1")
+    out = train(root, env, "--data", "synthetic", "--max-iters", "6", "--save-checkpoint", work="w1")
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads((root / "w1" / "results.json").read_text())
     assert res["recipe"] == "gfocalv2" and res["device"] == "cpu" and res["world_size"] == 1

@@ -379,3 +379,25 @@ def test_npu_without_cann_is_a_clear_failure(tmp_path):
         pytest.skip("this machine has CANN at the standard path")
     with pytest.raises(CheckFailed, match="CANN not found.*--cann PATH"):
         device_env("npu", 8, {}, {}, None, None, {"HOME": str(tmp_path)})
+
+
+def test_dry_run_needs_no_workspace_no_torch_npu_and_no_cann(tmp_path):
+    """The launch plan of an 8-NPU run, printed on a machine that has none of it (a CPU laptop)."""
+    out = run_cli("train", "gcnet", "--workspace", str(tmp_path / "not-set-up"), "--device", "npu", "--npus", "8",
+                  "--dry-run", env={"ASCEND_TOOLKIT_HOME": "", "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("source /usr/local/Ascend/ascend-toolkit/latest/set_env.sh && ")
+    assert "--nproc-per-node=8" in out.stdout and "ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7" in out.stdout
+    assert "TASK_QUEUE_ENABLE=1" in out.stdout and str(tmp_path / "not-set-up" / "env" / "bin" / "python") in out.stdout
+    assert "is not set up" in out.stderr
+    assert not (tmp_path / "not-set-up").exists()  # a dry run writes nothing
+
+
+def test_a_file_as_workspace_is_one_line_exit_2(tmp_path):
+    afile = tmp_path / "passwd"
+    afile.write_text("root:x:0:0\n")
+    for command in ("setup", "train"):
+        out = run_cli(command, "gcnet", "--workspace", str(afile), "--device", "cpu")
+        assert out.returncode == 2, out.stderr
+        assert "a file, not a folder" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert afile.read_text() == "root:x:0:0\n"

@@ -202,3 +202,14 @@ def test_val_mode_is_ignored(tmp_path, timing_env):
     runner.mode = "val"
     runner.log_buffer.val_history["time"] = [1.0]
     assert timing.record(runner) is None
+
+
+def test_truncated_coco_annotations_name_the_file(tmp_path):
+    pytest.importorskip("pycocotools")
+    from npuport.errors import UsageError
+    from npuport.runtime.coco import COCO
+
+    ann = tmp_path / "instances_train2017.json"
+    ann.write_text('{"images": [{"id": 1, "file_name": "a.jpg"')
+    with pytest.raises(UsageError, match=r"instances_train2017\.json: not valid JSON .* line 1 column \d+"):
+        COCO(str(ann))

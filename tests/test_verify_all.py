@@ -29,6 +29,12 @@ def test_every_recipe_holds_or_is_reported_unreachable():
                       "gcnet-original": "unreachable"}
     strict = run_cli("verify-patches", "genet", "--mirror", nowhere)
     assert strict.returncode == 1 and "unreachable" in strict.stdout and "127.0.0.1" in strict.stdout
+    # the closing line says what was not checked and how to reach it, not that patches do not hold
+    assert "1 recipe(s) not checked" in strict.stderr and "genet" in strict.stderr and "--mirror" in strict.stderr
+    assert "do not hold" not in strict.stderr
+    skipped = run_cli("verify-patches", "genet", "gcnet", "--mirror", nowhere, "--skip-unreachable")
+    assert skipped.returncode == 0
+    assert skipped.stderr.strip().splitlines()[-1].startswith("all reachable patches hold; 1 recipe(s) not checked")
 
 
 def test_every_recipe_holds_on_the_real_upstreams(shared_cache, tmp_path):

@@ -18,7 +18,8 @@ class Inputs:
 
 
 def fetch_all(recipe: Recipe, pins: dict[str, Source], *, source_pairs=(), mirror_pairs=(), offline: bool = False,
-              cache=None) -> Inputs:
+              cache=None, log=None) -> Inputs:
+    """Fetch (or find in the cache) and verify every source; `log` hears one line per source before it starts."""
     from .. import sources
 
     used = override(pins, source_pairs, recipe)
@@ -28,6 +29,8 @@ def fetch_all(recipe: Recipe, pins: dict[str, Source], *, source_pairs=(), mirro
     for name, src in used.items():
         if src.kind == "path" and src is pins[name] and not Path(src.path).is_absolute():
             src = replace(src, path=str(recipe.folder / src.path))  # a recipe's own path is relative to its folder
+        if log:
+            log(f"npuport: fetch {name}: {pins[name].pin_label} ...")
         got = sources.fetch(src, cache=cache, mirrors=mirrors, offline=offline)
         trees[name] = Path(got.root)
         records.append({"name": name, "kind": src.kind, "pin": pins[name].pin_label, "version": pins[name].version,

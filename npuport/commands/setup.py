@@ -58,8 +58,11 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
         from ..apex import fetch_or_explain
 
         fetch_or_explain(recipe, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
-    inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
+    inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline, log=log)
     outcome = ws.install(recipe, inputs.trees, inputs.records, pins, patched=patched, force=force)
+    if log:  # the steps before the build's (long) output
+        for r in outcome.steps:
+            log(f"  {r.step.id:<32} {r.status:<8} {r.detail}")
     built = build.run(ws, recipe, outcome.key, log=log) if patched and recipe.installs else False
     return SetupResult(
         recipe.name, ws.root, False, inputs.records,

@@ -34,6 +34,7 @@ class TrainOptions:
     launch: LaunchOptions | None = None  # launcher, Slurm, CANN, --env, pinning; its topology wins when given
     skip_checks: bool = False  # skip the pre-launch doctor checks
     extra: list[str] = field(default_factory=list)  # driver arguments after `--`, after the recipe's own
+    save_checkpoint: bool = False  # runs of --max-iters (FPS, profiles) keep no checkpoint unless asked
     profile: bool = False  # a census of every training step (npuport.runtime.census) into results.json
     profile_warmup: int = 3
     compile_backend: str | None = None  # profile torch.compile's graph breaks and recompiles instead
@@ -110,6 +111,8 @@ def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: P
              "--samples-per-device", str(t.samples_per_device)]
     if opts.max_iters:
         args += ["--max-iters", str(opts.max_iters)]
+        if not opts.save_checkpoint:
+            args.append("--no-checkpoint")
     elif opts.epochs or opts.mode == "full":
         args += ["--epochs", str(opts.epochs or t.epochs)]
     if opts.mode == "full":
@@ -127,16 +130,21 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
     if opts.mode == "performance" and not (opts.max_iters or opts.epochs):
         opts.max_iters = 50
     ws = Workspace(Path(opts.workspace) if opts.workspace else default_root(recipe.name))
-    lock = ws.require(recipe.name)
-    if is_stale(recipe, lock):
+    # a dry run prints the launch plan of a workspace that may not be set up yet, for a device that may not be here
+    lock = ws.read_lock() if opts.dry_run else ws.require(recipe.name)
+    if lock is None:
+        log(f"npuport: note: workspace {ws.root} is not set up; the plan uses the paths `npuport setup "
+            f"{recipe.name}` will create there")
+    elif is_stale(recipe, lock):
         log(f"npuport: warning: workspace {ws.root} was set up from another version of recipe {recipe.name} "
             f"(or of npuport); run `npuport setup {recipe.name}` to bring it up to date")
-    if not build.env_python(ws).exists():
+    if not opts.dry_run and not build.env_python(ws).exists():
         raise UsageError(f"workspace {ws.root} has no built environment; run `npuport setup {recipe.name}` again")
     if opts.data != "synthetic" and not Path(opts.data).expanduser().is_dir():
         raise UsageError(f"--data {opts.data}: no such folder; give a data set root or --data synthetic")
     device = opts.device or detect_device()
-    check_device(device)
+    if not opts.dry_run:
+        check_device(device)
     lopts = opts.launch or LaunchOptions(opts.topology)
     topo = opts.topology = lopts.topology
     topo.check()
@@ -161,7 +169,7 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
     from ..launch.job import execute, plan
 
     lp = plan(str(build.env_python(ws)), recipe.train.driver, driver_args(recipe, opts, data_root, work_dir, device), device,
-              env, lopts, work_dir, recipe_env, job_name=f"npuport-{recipe.name}")
+              env, lopts, work_dir, recipe_env, job_name=f"npuport-{recipe.name}", require_cann=not opts.dry_run)
     if opts.dry_run:  # the CLI prints lp.describe(): every node's command, or the Slurm script
         return TrainResult(lp.here, work_dir, plan=lp)
     log(f"+ {lp.here.shell()}")

@@ -42,6 +42,23 @@ class VerifyReport:
         bad = {"failed"} if self.skip_unreachable else {"failed", UNREACHABLE}
         return not any(v.status in bad for v in self.versions)
 
+    def summary(self) -> str:
+        """One line: what held, what failed, what could not be reached and how to reach it."""
+        failed = sorted({v.recipe for v in self.versions if v.status == "failed"})
+        away = sorted({v.recipe for v in self.versions if v.status == UNREACHABLE})
+        parts = []
+        if failed:
+            parts.append(f"patches do not hold for {', '.join(failed)} (see the rows above)")
+        if away:
+            how = ("give --mirror https://github.com/=URL_OR_FILE_URL_OF_A_MIRROR/ or --source NAME=PATH"
+                   if not self.skip_unreachable else "--mirror or --source would check them")
+            parts.append(f"{len(away)} recipe(s) not checked, their upstream unreachable: {', '.join(away)} ({how})")
+        if not parts:
+            return "all patches hold"
+        if not failed and self.skip_unreachable:
+            return "all reachable patches hold; " + parts[0]
+        return "; ".join(parts)
+
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         out = []
         for v in self.versions:

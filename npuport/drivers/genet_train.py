@@ -71,6 +71,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--validate", action="store_true", help="top-1 accuracy on the test split at the end")
     parser.add_argument("--eval-batch", type=int, default=256)
     parser.add_argument("--log-interval", type=int, default=10)
+    parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
     args = parser.parse_args(argv)
     check_args(args)
     return args
@@ -379,7 +380,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
             "versions": versions(),
         }
         if dist.rank == 0:
-            if args.epochs:
+            if args.epochs and not args.no_checkpoint:
                 torch.save(model.state_dict(), os.path.join(args.work_dir, CHECKPOINT_FILE))
             write_json(os.path.join(args.work_dir, RUN_FILE), summary)
             log(dist, f"wrote {os.path.join(args.work_dir, RUN_FILE)}")

@@ -244,6 +244,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         epochs = math.ceil(args.max_iters / per_epoch)
         loader = IterLimit(loader, args.max_iters)
         cfg.checkpoint_config.interval = epochs  # one checkpoint, at the end
+    if args.no_checkpoint:
+        cfg.checkpoint_config.interval = -1  # mmcv 0.2's CheckpointHook then saves nothing
 
     wrapped = wrap_model(model, dist, cfg.get("find_unused_parameters", False))
     optimizer = _build_optimizer(wrapped, cfg.optimizer)

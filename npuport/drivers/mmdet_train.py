@@ -42,6 +42,7 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.
     parser.add_argument("--pretrained", default="config", help="config (the config's), none, or a checkpoint path")
     parser.add_argument("--log-interval", type=int)
     parser.add_argument("--validate", action="store_true", help="evaluate bbox/segm mAP after training")
+    parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
     return parser.parse_args(argv)
 
 
@@ -100,7 +101,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     model.CLASSES = dataset.CLASSES
     import mmdet
 
-    cfg.checkpoint_config.meta = dict(mmdet_version=mmdet.__version__, CLASSES=dataset.CLASSES)
+    if args.no_checkpoint:
+        cfg.checkpoint_config = None  # mmcv registers no CheckpointHook
+    else:
+        cfg.checkpoint_config.meta = dict(mmdet_version=mmdet.__version__, CLASSES=dataset.CLASSES)
     loader = build_dataloader(
         dataset, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu, 1, dist=dist.distributed, seed=args.seed
     )

@@ -58,13 +58,16 @@ def worker_options(opts: LaunchOptions) -> WorkerOptions:
 
 
 def plan(python: str, module: str, args: list[str], device: str, env: Mapping[str, str], opts: LaunchOptions,
-         work_dir: Path, recipe_env: Mapping[str, str] | None = None, job_name: str = "npuport") -> LaunchPlan:
-    """Every node's command with its environment: `env` (npuport's), then the device's, then --env."""
+         work_dir: Path, recipe_env: Mapping[str, str] | None = None, job_name: str = "npuport",
+         require_cann: bool = True) -> LaunchPlan:
+    """Every node's command with its environment: `env` (npuport's), then the device's, then --env.
+    `require_cann=False` (a dry run on a machine without CANN) plans with CANN's standard path."""
     if opts.launcher not in LAUNCHERS:
         raise UsageError(f"--launcher {opts.launcher}: give one of {', '.join(LAUNCHERS)}")
     topo = opts.topology
     topo.check()
-    denv = device_env(device, topo.nproc_per_node, recipe_env or {}, opts.env, opts.cann, opts.visible_devices)
+    denv = device_env(device, topo.nproc_per_node, recipe_env or {}, opts.env, opts.cann, opts.visible_devices,
+                      require_cann=require_cann)
     full_env = {**env, **denv.env}
     worker = worker_options(opts)
     if opts.launcher == "slurm":

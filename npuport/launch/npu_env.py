@@ -133,8 +133,9 @@ class DeviceEnv:
 
 def device_env(device: str, nproc_per_node: int, recipe_env: Mapping[str, str], overrides: Mapping[str, str],
                cann_path: str | None = None, visible: str | None = None,
-               base: Mapping[str, str] | None = None) -> DeviceEnv:
-    """On npu: CANN's set_env.sh, then the recipe's NPU variables, visible devices, then --env overrides."""
+               base: Mapping[str, str] | None = None, require_cann: bool = True) -> DeviceEnv:
+    """On npu: CANN's set_env.sh, then the recipe's NPU variables, visible devices, then --env overrides.
+    Without CANN here and `require_cann` False (a dry run), the plan sources CANN's standard set_env.sh."""
     base = os.environ if base is None else base
     env: dict[str, str] = {}
     prelude: tuple[str, ...] = ()
@@ -142,11 +143,14 @@ def device_env(device: str, nproc_per_node: int, recipe_env: Mapping[str, str], 
     cann = None
     if device == "npu":
         cann = find_cann(cann_path, base)
-        if cann is None:
+        if cann is not None:
+            sourced = sourced_env(cann.set_env, base)
+            prelude = (f"source {cann.set_env}",)
+        elif require_cann:
             raise CheckFailed("--device npu: CANN not found (no --cann, ASCEND_TOOLKIT_HOME unset, nothing at "
                               f"{' or '.join(STANDARD_PATHS)}): install the CANN toolkit or pass --cann PATH")
-        sourced = sourced_env(cann.set_env, base)
-        prelude = (f"source {cann.set_env}",)
+        else:
+            prelude = (f"source {Path(cann_path or STANDARD_PATHS[0]).expanduser() / 'set_env.sh'}",)
         env.update({k: str(v) for k, v in recipe_env.items()})
     env.update(visible_devices(device, nproc_per_node, visible, base))
     env.update(overrides)

@@ -134,10 +134,6 @@ class Census:
         self.iterations.append(self._current)
         self._current = None
 
-    @property
-    def measuring(self) -> bool:
-        return self._current is not None and self._current.iter > self.warmup
-
     # -- one op -----------------------------------------------------------------------------------
     def observe(self, func: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], out: Any) -> None:
         it = self._current

@@ -4,11 +4,22 @@ mmdet 2.x was written against mmpycocotools, a fork that adds snake_case names t
 pycocotools' COCO class. The fork does not build with numpy 2, so npuport adds those
 names here instead; the recipes' patched dataset modules import COCO from here. Written for npuport; no code taken from the fork.
 """
+import json
+
 from pycocotools.coco import COCO as _PyCOCO
+
+from npuport.errors import UsageError
 
 
 class COCO(_PyCOCO):
     """pycocotools' COCO with the snake_case methods and index names mmdet calls."""
+
+    def __init__(self, annotation_file=None):
+        try:
+            super().__init__(annotation_file)
+        except json.JSONDecodeError as exc:  # mmcv's registry would re-raise it as a TypeError
+            raise UsageError(f"annotation file {annotation_file}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                             f"column {exc.colno}); regenerate it (npuport data synth --format coco) or fix it") from None
 
     def createIndex(self):  # noqa: N802 (pycocotools' name)
         super().createIndex()

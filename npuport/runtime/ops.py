@@ -291,7 +291,7 @@ def roi_align_forward(
         n, c, h, w = input.shape
         flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
         plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
-        pooled = flat.new_zeros((rois.size(0), aligned_height, aligned_width, c))
+        output.zero_()  # a RoI with an empty sampling grid pools 0; only the others are written below
         with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
             for idx, taps, weights in plan:
                 rows, k = taps.shape
@@ -299,8 +299,8 @@ def roi_align_forward(
                 matrix = torch.sparse_csr_tensor(
                     crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
                 )
-                pooled[idx] = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
-        output.copy_(pooled.permute(0, 3, 1, 2))
+                pooled = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
+                output[idx] = pooled.permute(0, 3, 1, 2).to(output.dtype)
 
 
 def roi_align_backward(
@@ -331,14 +331,18 @@ def roi_align_backward(
         dtype = _plan_dtype(grad_output)
         n, c, h, w = grad_input.shape
         bins = aligned_height * aligned_width
-        grad = grad_output.permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
         plan = _roi_align_plan(rois.to(dtype), grad_input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
         if not plan:
             return
+        # only the RoIs that read something: their gradient rows, in plan order
+        grad = grad_output[torch.cat([idx for idx, _, _ in plan])].permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
         taps, rows, weights = [], [], []
+        first = 0
         for idx, group_taps, group_weights in plan:
             k = group_taps.size(1)
-            bin_rows = (idx[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
+            local = torch.arange(first, first + idx.numel(), device=idx.device)
+            first += idx.numel()
+            bin_rows = (local[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
             taps.append(group_taps.reshape(-1))
             rows.append(bin_rows.repeat_interleave(k))
             weights.append(group_weights.reshape(-1))

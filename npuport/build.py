@@ -102,7 +102,12 @@ def run(ws: Workspace, recipe: Recipe, key: str, log=None) -> bool:
         return False
     stamp = ws.root / "env" / STAMP
     stamp.unlink(missing_ok=True)
-    create_env(ws)
+    try:
+        create_env(ws)
+    except (subprocess.CalledProcessError, OSError) as exc:  # venv's ensurepip, the env's python
+        detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines()[-1:] or [type(exc).__name__]
+        raise CheckFailed(f"could not create the environment of {recipe.name} at {ws.root / 'env'}: {detail[0]} "
+                          f"(is the venv module with ensurepip installed? e.g. apt-get install python3-venv)") from None
     for inst in recipe.installs:
         dest = build_dir(ws, inst.source)
         if dest.exists():

@@ -128,8 +128,9 @@ class Workspace:
                 lock = self._lock(recipe, key, sources, results, stage / "src", patched)
                 _write_json(stage / LOCK, lock)
                 final = self._states() / key[:16]
-                if final.exists():
-                    _rmtree(final)
+                if final.exists():  # the live state (setup --force over hand edits): swap first, remove after
+                    final = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self._states()))
+                    final.rmdir()
                 os.rename(stage, final)
             except BaseException:
                 _rmtree(stage)

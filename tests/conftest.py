@@ -43,24 +43,32 @@ def write(path: Path, text: str) -> Path:
 
 
 MIRRORS_ENV = "NPUPORT_TEST_MIRRORS"
+BUNDLES = REPO.parent / "shared" / "upstreams"  # git bundles of the git-only upstreams at their pins (read-only)
 
 
 def github_mirror(tmp: Path, *repos: str) -> list[str]:
-    """`--mirror` arguments that serve GitHub repositories ("owner/name") from local snapshots.
+    """`--mirror` arguments that serve GitHub repositories ("owner/name") from local git.
 
-    The snapshots live under $NPUPORT_TEST_MIRRORS as `owner+name/repo` (a bare git dir, or a clone whose
-    .git is used); tests that need them skip, saying why, where the variable is unset or a snapshot is
-    missing, as in CI, which cannot reach GitHub."""
+    From $NPUPORT_TEST_MIRRORS when set (snapshots as `owner+name/repo`, a bare git dir or a clone whose .git
+    is used), else from the bundles in ../shared/upstreams (`owner+name.bundle`, cloned bare into `tmp`, never
+    written to), as in CI. Tests that need a repository skip, saying why, when neither has it."""
     root = os.environ.get(MIRRORS_ENV)
-    if not root:
-        pytest.skip(f"set {MIRRORS_ENV} to a folder of git snapshots (owner+name/repo) to test git-only upstreams")
     for repo in repos:
-        snap = Path(root) / repo.replace("/", "+") / "repo"
-        git_dir = snap / ".git" if (snap / ".git").is_dir() else snap
-        if not (git_dir / "HEAD").exists():
-            pytest.skip(f"no snapshot of {repo} at {snap}")
         link = tmp / "gh" / f"{repo}.git"
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
+        if link.exists():
+            continue
+        if root:
+            snap = Path(root) / repo.replace("/", "+") / "repo"
+            git_dir = snap / ".git" if (snap / ".git").is_dir() else snap
+            if not (git_dir / "HEAD").exists():
+                pytest.skip(f"no snapshot of {repo} at {snap}")
             link.symlink_to(git_dir)
+            continue
+        bundle = BUNDLES / f"{repo.replace('/', '+')}.bundle"
+        if not bundle.is_file():
+            pytest.skip(f"no git bundle of {repo} at {bundle}; set {MIRRORS_ENV} to a folder of git snapshots "
+                        "(owner+name/repo) to test git-only upstreams")
+        subprocess.run(["git", "clone", "--quiet", "--bare", "--branch", "pinned", str(bundle), str(link)],
+                       check=True, capture_output=True, timeout=300)
     return ["--mirror", f"https://github.com/=file://{tmp / 'gh'}/"]

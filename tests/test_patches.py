@@ -97,6 +97,36 @@ def test_hand_edits_are_not_overwritten_silently(tmp_path):
     assert "dist_backend" in core.read_text()
 
 
+def test_force_over_an_unchanged_key_keeps_the_live_state_until_the_swap(tmp_path, monkeypatch):
+    """setup --force with the same key: a kill just before the swap leaves `current` whole (the edited tree),
+    and the next --force swaps in the patched tree and removes the old one."""
+    import pytest
+
+    from npuport import recipe
+    from npuport.commands.setup import setup
+    from npuport.workspace import Workspace
+
+    _, recipes = recorded(tmp_path)
+    ws = tmp_path / "ws"
+    demo = recipe.load("demo", [str(recipes)])
+    setup(demo, workspace=str(ws))
+    core = ws / "current" / "src" / "demo" / "demo" / "core.py"
+    core.write_text("edited\n")
+    live = (ws / "current").resolve()
+
+    def killed(self, final):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Workspace, "_swap", killed)
+        with pytest.raises(KeyboardInterrupt):
+            setup(demo, workspace=str(ws), force=True)
+    assert (ws / "current").resolve() == live and core.read_text() == "edited\n"
+    setup(demo, workspace=str(ws), force=True)
+    assert "dist_backend" in core.read_text() and (ws / "current").resolve() != live
+    assert [p.name for p in (ws / "states").iterdir() if not p.name.startswith(".")] == [(ws / "current").resolve().name]
+
+
 def test_rewriter_that_changes_nothing_fails(tmp_path):
     extra = """
         [[step]]
@@ -210,3 +240,17 @@ def test_a_changed_recipe_makes_the_workspace_stale(tmp_path):
     toml = recipes / "demo" / "recipe.toml"
     toml.write_text(toml.read_text().replace("a new module of ours", "a new module of ours, reworded"))
     assert is_stale(recipe.load("demo", [str(recipes)]), lock)
+
+
+def test_a_failing_build_is_one_line_naming_its_log(tmp_path):
+    upstream = make_upstream(tmp_path / "upstream")
+    (upstream / "setup.py").write_text("raise SystemExit('npuport-test: this package does not build')\n")
+    recipes = make_recipe(tmp_path / "recipes", upstream, extra_steps='\n[[install]]\nsource = "demo"\n')
+    assert run_cli("verify-patches", "demo", "--recipes", str(recipes), "--record").returncode == 0
+    out = run_cli("setup", "demo", "--recipes", str(recipes), "--workspace", str(tmp_path / "ws"), timeout=600)
+    assert out.returncode == 1, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("npuport: error: build of demo failed at `") and "build-failed.log" in last
+    assert "Traceback" not in out.stderr
+    log = tmp_path / "ws" / "env" / "build-failed.log"
+    assert "npuport-test: this package does not build" in log.read_text()

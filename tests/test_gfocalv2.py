@@ -94,3 +94,30 @@ def test_eval_bbox_only(gfocalv2):
     metrics = json.loads(out.stdout)
     assert 0.0 <= metrics["bbox_mAP"] <= 1.0 and "segm_mAP" not in metrics
     assert not metrics.get("empty_results"), "with score_thr 0 a GFL head always detects something"
+
+
+def test_static_steps_keep_the_losses_and_leave_no_dynamic_op(gfocalv2):
+    """The recipe without its static-* steps, beside it: same losses (seed, data, batches); the static tree's
+    step has no data-dependent op and one host sync (the stacked loss read)."""
+    from npuport.recipe.variants import write_dynamic
+
+    root, env, _, _ = gfocalv2
+    mirror = ["--mirror", f"https://github.com/=file://{root / 'gh'}/"]
+    recipes = ["--recipes", str(write_dynamic("gfocalv2", root / "dynamic-recipes"))]
+    setup = run_cli("setup", "gfocalv2", *recipes, *mirror, "--workspace", str(root / "ws-dynamic"), env=env,
+                    timeout=1500)
+    assert setup.returncode == 0, setup.stderr[-3000:]
+    data = ["--data", str(root / "w1" / "data"), "--max-iters", "6"]
+    assert train(root, env, *data, work="p-static").returncode == 0
+    dynamic = run_cli("train", "gfocalv2", *recipes, "--workspace", str(root / "ws-dynamic"), "--device", "cpu",
+                      "--img-scale", SCALE, "--work-dir", str(root / "p-dynamic"), *data, env=env, timeout=900)
+    assert dynamic.returncode == 0, dynamic.stderr[-3000:]
+    losses = [[json.loads(line)["loss"] for line in (root / w / "npuport-metrics.jsonl").read_text().splitlines()]
+              for w in ("p-static", "p-dynamic")]
+    assert len(losses[0]) == 6 and losses[0] == pytest.approx(losses[1], rel=1e-4, abs=1e-4)
+    out = run_cli("profile", "gfocalv2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--iters", "3", "--warmup", "1", "--data", str(root / "w1" / "data"), "--work-dir",
+                  str(root / "prof"), "--json", env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    measured = json.loads(out.stdout)["measured"]
+    assert measured["dynamic"] == 0 and measured["syncs"] == 1

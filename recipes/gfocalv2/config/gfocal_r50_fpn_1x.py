@@ -55,6 +55,9 @@ train_cfg = dict(
     assigner=dict(type='ATSSAssigner', topk=9),
     allowed_border=-1,
     pos_weight=-1,
+    # npuport's static-head step: every image's ground truth padded to 100 boxes, so the step's shapes do not
+    # follow the object count (an image with more keeps its own count: a new shape, rare on COCO)
+    num_gt_pad=100,
     debug=False)
 test_cfg = dict(
     nms_pre=1000,

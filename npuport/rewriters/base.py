@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, Optional
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
+from libcst.codemod.visitors import ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider
+
+from npuport.rewriters._util import dotted
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,29 @@ class Rule:
 
 
 def add_imports(module: cst.Module, imports: list[ImportItem]) -> cst.Module:
-    """Add `import x` lines (once each) after the module's existing top imports."""
-    if not imports:
+    """Add `import x` lines, sorted, once each, after the module's last top-level import statement (after its
+    docstring when it has none); a module already doing `import x` is left as it is.
+
+    Written here rather than through libcst's AddImportsVisitor, whose placement changed between releases
+    (after the last top-level import in 1.0, after the first block of imports in 1.9): the recipes record the
+    hashes of rewritten files, so the result must not depend on the installed libcst."""
+    if any(item.obj_name or item.alias for item in imports):
+        raise ValueError("add_imports adds plain `import module` lines only")
+    present = {dotted(alias.name) for st in module.body if isinstance(st, cst.SimpleStatementLine)
+               for node in st.body if isinstance(node, cst.Import) for alias in node.names if alias.asname is None}
+    missing = sorted({item.module for item in imports} - present)
+    if not missing:
         return module
-    return AddImportsVisitor(CodemodContext(), imports).transform_module(module)
+    at = 0
+    for i, st in enumerate(module.body):
+        if not isinstance(st, cst.SimpleStatementLine):
+            continue
+        if i == 0 and isinstance(st.body[0], cst.Expr) and isinstance(st.body[0].value, cst.SimpleString):
+            at = 1  # the docstring
+        if any(isinstance(node, (cst.Import, cst.ImportFrom)) for node in st.body):
+            at = i + 1
+    added = [cst.parse_statement(f"import {name}") for name in missing]
+    return module.with_changes(body=[*module.body[:at], *added, *module.body[at:]])
 
 
 _PATTERNS: dict[str, "re.Pattern[str]"] = {}

@@ -48,7 +48,9 @@ def main() -> None:
     root = Path(args.root)
     from npuport.recipe.variants import write_dynamic
 
-    variants = write_dynamic_all(args.recipes, root / "recipes", write_dynamic)
+    variants = root / "recipes"
+    for name in args.recipes:
+        write_dynamic(name, variants)
     for name in args.recipes:
         mirrors = [a for m in args.mirror for a in ("--mirror", m)]
         trees = {"dynamic": ["--recipes", str(variants)], "static": []}
@@ -78,12 +80,6 @@ def main() -> None:
         dyn, sta = sum(times["dynamic"]) / len(times["dynamic"]), sum(times["static"]) / len(times["static"])
         print(f"  {'step time (s)':16}{dyn:>12.3f}{sta:>12.3f}{sta / dyn:>12.3f}   (mean of {args.rounds} "
               f"interleaved train runs of {args.train_iters} iterations; goal <= 1.1)")
-
-
-def write_dynamic_all(names: list[str], out: Path, write) -> Path:
-    for name in names:
-        write(name, out)
-    return out
 
 
 if __name__ == "__main__":

@@ -38,3 +38,11 @@ def test_the_dynamic_variant_drops_only_the_static_steps(tmp_path):
     assert [s.id for s in variant.steps] == [s.id for s in shipped.steps if s.id not in static]
     assert variant.train == shipped.train and variant.sources == shipped.sources
     assert (tmp_path / "gcnet" / shipped.train.config).is_file()
+
+
+def test_an_unwritable_plot_path_is_refused_before_the_run(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    out = run_cli("profile", "gcnet", "--workspace", str(tmp_path / "none"), "--plot", str(afile / "p.png"))
+    assert out.returncode == 2 and "is not a writable folder" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ the source lines they come from; `--compile` instead counts torch.compile's grap
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def check(opts: ProfileOptions) -> None:
     if opts.warmup < 0 or opts.warmup >= opts.iters:
         raise UsageError(f"--warmup {opts.warmup}: give 0..{opts.iters - 1} (fewer than --iters {opts.iters}), "
                          "so that some iterations are measured")
+    if opts.plot:  # before the run: the nearest existing folder above the plot must be writable
+        folder = Path(opts.plot).expanduser().absolute().parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"--plot {opts.plot}: {folder} is not a writable folder; give a writable path")
 
 
 def profile(recipe: Recipe, opts: ProfileOptions, log=print) -> ProfileResult:
@@ -91,8 +98,12 @@ def profile(recipe: Recipe, opts: ProfileOptions, log=print) -> ProfileResult:
         title = f"{recipe.name}: new (op, shape, dtype) signatures, host syncs and data-dependent ops per iteration"
     from ..results.plot import line_chart
 
-    plot = line_chart(series, Path(opts.plot) if opts.plot else run.work_dir / PLOT_FILE, title,
-                      mark_after=report["warmup"])
+    target = Path(opts.plot) if opts.plot else run.work_dir / PLOT_FILE
+    try:
+        plot = line_chart(series, target, title, mark_after=report["warmup"])
+    except OSError as exc:
+        raise UsageError(f"--plot {target}: cannot write it ({exc.strerror or exc}); give a writable path "
+                         f"(the report itself is in {path})") from None
     return ProfileResult(report, run.work_dir, plot)
 
 

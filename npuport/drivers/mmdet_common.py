@@ -1,6 +1,7 @@
 """What mmdet_train and mmdet_eval share: process setup, config overrides, wrapping, evaluation, output."""
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import logging
@@ -9,7 +10,7 @@ import platform
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from npuport import runtime
 from npuport.errors import UsageError
@@ -60,8 +61,9 @@ def parse_scale(text: str) -> Tuple[int, int]:
     return width, height
 
 
-def load_config(path: str, data_root: Optional[str]) -> Any:
-    """mmcv Config from `path`; `data_root` is handed to the config as NPUPORT_DATA_ROOT."""
+def load_config(path: str, data_root: Optional[str], options: Sequence[str] = ()) -> Any:
+    """mmcv Config from `path`; `data_root` is handed to the config as NPUPORT_DATA_ROOT; `options`
+    (--cfg-options KEY=VALUE) then set keys, as mmdet 2.x's tools do (mmcv 0.2 has no merge_from_dict)."""
     from mmcv import Config
 
     if not os.path.isfile(path):
@@ -70,15 +72,39 @@ def load_config(path: str, data_root: Optional[str]) -> Any:
         if not os.path.isdir(data_root):
             raise UsageError(f"--data-root {data_root} is not a directory; make data with `npuport data synth`")
         os.environ["NPUPORT_DATA_ROOT"] = os.path.abspath(data_root)
-    return Config.fromfile(path)
+    cfg = Config.fromfile(path)
+    for option in options:
+        set_option(cfg, option)
+    return cfg
 
 
-def _set_scale(pipeline: List[Dict[str, Any]], scale: Tuple[int, int]) -> None:
+def set_option(cfg: Any, option: str) -> None:
+    """One --cfg-options KEY=VALUE: a dotted key of existing dicts; the value a Python literal, else a string."""
+    key, sep, text = option.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--cfg-options {option!r}: expected KEY=VALUE (for example model.bbox_head.stacked_convs=2)")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    *parents, last = key.split(".")
+    target = cfg
+    for depth, name in enumerate(parents):
+        if not isinstance(target.get(name) if hasattr(target, "get") else None, dict):
+            where = ".".join(parents[: depth + 1])
+            raise UsageError(f"--cfg-options {option!r}: the config has no dict {where}; check the key against the "
+                             "recipe's config")
+        target = target[name]
+    target[last] = value
+
+
+def set_pipeline_scale(pipeline: List[Dict[str, Any]], scale: Tuple[int, int]) -> None:
+    """Every Resize / MultiScaleFlipAug of `pipeline` (and the transforms inside) to `scale`."""
     for step in pipeline:
         if step.get("type") in ("Resize", "MultiScaleFlipAug") and "img_scale" in step:
             step["img_scale"] = scale
         if "transforms" in step:
-            _set_scale(step["transforms"], scale)
+            set_pipeline_scale(step["transforms"], scale)
 
 
 def apply_overrides(cfg: Any, img_scale: Optional[str], pretrained: str) -> None:
@@ -86,7 +112,7 @@ def apply_overrides(cfg: Any, img_scale: Optional[str], pretrained: str) -> None
     if img_scale:
         scale = parse_scale(img_scale)
         for split in ("train", "val", "test"):
-            _set_scale(cfg.data[split].pipeline, scale)
+            set_pipeline_scale(cfg.data[split].pipeline, scale)
     if pretrained == "none":
         cfg.model.pretrained = None
     elif pretrained != "config":
@@ -101,6 +127,21 @@ def apply_overrides(cfg: Any, img_scale: Optional[str], pretrained: str) -> None
             raise UsageError(
                 f"the config loads {source} but torchvision is not installed; pass --pretrained none or a checkpoint path"
             )
+
+
+def apply_schedule(cfg: Any, args: Any) -> None:
+    """--lr and --lr-warmup-iters (short checks that must learn in a few iterations), without editing the config."""
+    if args.lr is not None:
+        if args.lr < 0:
+            raise UsageError(f"--lr {args.lr}: give 0 or more")
+        cfg.optimizer.lr = args.lr
+    if args.lr_warmup_iters is not None:
+        if args.lr_warmup_iters < 0:
+            raise UsageError(f"--lr-warmup-iters {args.lr_warmup_iters}: give 0 or more")
+        if args.lr_warmup_iters == 0:
+            cfg.lr_config.warmup = None
+        else:
+            cfg.lr_config.warmup_iters = args.lr_warmup_iters
 
 
 def set_score_thr(cfg: Any, score_thr: float) -> None:

@@ -1,7 +1,7 @@
 """COCO bbox/segm mAP of an mmdet 2.x checkpoint, with pycocotools through mmdet's evaluate.
 
     python -m npuport.drivers.mmdet_eval CONFIG CHECKPOINT [--data-root DIR] [--img-scale W,H]
-        [--workers N] [--score-thr T] [--out FILE]
+        [--workers N] [--score-thr T] [--cfg-options KEY=VALUE ...] [--out FILE]
 
 Runs in one process on npuport.runtime's device and prints one JSON document on stdout
 ({"bbox_mAP": ..., "segm_mAP": ..., ...}); ``--out`` also writes it to FILE.
@@ -26,6 +26,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
     parser.add_argument("--workers", type=int, default=None, help="data loader workers")
     parser.add_argument("--score-thr", type=float, help="override the test score_thr (pipeline checks on barely trained models)")
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
+                        help="set config keys as in training (model.bbox_head.stacked_convs=2)")
     parser.add_argument("--out", help="also write the metrics to this JSON file")
     return parser.parse_args(argv)
 
@@ -35,7 +37,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
     if not os.path.isfile(args.checkpoint):
         raise UsageError(f"checkpoint {args.checkpoint} does not exist; pass a file written by mmdet_train")
     common.setup_process("none")
-    cfg = common.load_config(args.config, args.data_root)
+    cfg = common.load_config(args.config, args.data_root, args.cfg_options)
     common.apply_overrides(cfg, args.img_scale, "none")
 
     from mmcv.runner import load_checkpoint

@@ -3,7 +3,8 @@
     python -m npuport.drivers.mmdet_train CONFIG --work-dir DIR [--launcher none|pytorch]
         [--max-iters N | --epochs N] [--amp O1|off] [--seed S] [--data-root DIR]
         [--samples-per-device N] [--workers N] [--img-scale W,H] [--pretrained config|none|PATH]
-        [--log-interval N] [--validate]
+        [--log-interval N] [--validate] [--score-thr T] [--lr LR] [--lr-warmup-iters N]
+        [--cfg-options KEY=VALUE ...]
 
 mmdet 2.x ships no tools/, so this is npuport's entry, built on mmdet's and mmcv's APIs. Run it
 under torchrun with ``--launcher pytorch`` for several processes. At the end rank 0 writes
@@ -42,6 +43,12 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.
     parser.add_argument("--pretrained", default="config", help="config (the config's), none, or a checkpoint path")
     parser.add_argument("--log-interval", type=int)
     parser.add_argument("--validate", action="store_true", help="evaluate bbox/segm mAP after training")
+    parser.add_argument("--score-thr", type=float, help="the test score_thr for --validate (barely trained models)")
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
+                        help="set config keys (model.bbox_head.stacked_convs=2); values are Python literals")
+    parser.add_argument("--lr", type=float, help="the optimizer's learning rate instead of the config's")
+    parser.add_argument("--lr-warmup-iters", type=int, help="linear lr warm-up iterations instead of the config's "
+                        "(0: none)")
     parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
     return parser.parse_args(argv)
 
@@ -72,6 +79,7 @@ def _configure(cfg: Any, args: argparse.Namespace) -> None:
     if args.log_interval:
         cfg.log_config.interval = args.log_interval
     common.apply_overrides(cfg, args.img_scale, args.pretrained)
+    common.apply_schedule(cfg, args)
     if args.max_iters:
         cfg.runner = dict(type="IterBasedRunner", max_iters=args.max_iters)
         cfg.workflow = [("train", 1)]
@@ -84,7 +92,7 @@ def _configure(cfg: Any, args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Train as `args` say; return what rank 0 writes to npuport-run.json."""
     dist = common.setup_process(args.launcher)
-    cfg = common.load_config(args.config, args.data_root)
+    cfg = common.load_config(args.config, args.data_root, args.cfg_options)
     _configure(cfg, args)
     common.seed_everything(args.seed + dist.rank)
 
@@ -137,6 +145,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     if dist.rank == 0:
         result = common.run_summary(runner, summary, args, dist, cfg.data.samples_per_gpu)
         if args.validate:
+            if args.score_thr is not None:
+                common.set_score_thr(cfg, args.score_thr)
             with common.stdout_to_stderr():  # mmcv's progress bar
                 result.update(common.evaluate(model, cfg))
         common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)

@@ -302,6 +302,7 @@ def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_d
 
 @cli.command("eval")
 @click.argument("name")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
 @click.option("--checkpoint", required=True, metavar="FILE", help="A checkpoint written by `npuport train`.")
 @click.option("--data", required=True, metavar="DIR", help="The data set root (COCO layout) to evaluate on.")
 @click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]))
@@ -310,13 +311,16 @@ def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_d
 @workspace_option
 @json_option
 @recipes_option
-def eval_cmd(name, checkpoint, data, device, img_scale, score_thr, workspace, as_json, recipe_dirs):
-    """Accuracy alone: COCO bbox and segm mAP of a checkpoint, with pycocotools."""
+def eval_cmd(name, extra, checkpoint, data, device, img_scale, score_thr, workspace, as_json, recipe_dirs):
+    """Accuracy alone: COCO bbox and segm mAP of a checkpoint, with pycocotools.
+
+    Arguments after `--` go to the recipe's evaluation driver: the config changes training had
+    (`-- --cfg-options model.bbox_head.stacked_convs=2`)."""
     from . import recipe
     from .commands.evaluate import evaluate
 
     metrics = evaluate(recipe.load(name, recipe_dirs), checkpoint, data=data, workspace=workspace, device=device,
-                       img_scale=img_scale, score_thr=score_thr, log=log)
+                       img_scale=img_scale, score_thr=score_thr, extra=list(extra), log=log)
     if as_json:
         emit_json(metrics)
     else:

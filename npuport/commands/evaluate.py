@@ -12,12 +12,13 @@ from ..errors import CheckFailed, UsageError
 from ..recipe import Recipe
 from ..workspace import Workspace, default_root
 
-EVAL_DRIVERS = {"npuport.drivers.mmdet_train": "npuport.drivers.mmdet_eval"}
+EVAL_DRIVERS = {"npuport.drivers.mmdet_train": "npuport.drivers.mmdet_eval",
+                "npuport.drivers.mmdet1_train": "npuport.drivers.mmdet1_eval"}
 
 
 def evaluate(recipe: Recipe, checkpoint: str, *, data: str | None = None, workspace: str | None = None,
              device: str | None = None, img_scale: str | None = None, score_thr: float | None = None,
-             log=print) -> dict:
+             extra: list[str] | None = None, log=print) -> dict:
     if recipe.train is None or recipe.train.driver not in EVAL_DRIVERS:
         raise UsageError(f"recipe {recipe.name} has no evaluation entry; its driver reports accuracy after training "
                          "(npuport train NAME --mode full)")
@@ -33,6 +34,7 @@ def evaluate(recipe: Recipe, checkpoint: str, *, data: str | None = None, worksp
         argv += ["--img-scale", img_scale]
     if score_thr is not None:
         argv += ["--score-thr", str(score_thr)]
+    argv += list(extra or ())
     env = {**os.environ, **({"NPUPORT_DEVICE": device} if device else {})}
     log(f"+ {' '.join(argv)}")
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)

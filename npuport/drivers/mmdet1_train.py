@@ -3,7 +3,8 @@
     python -m npuport.drivers.mmdet1_train CONFIG --work-dir DIR [--launcher none|pytorch]
         [--max-iters N | --epochs N] [--amp O1|off] [--loss-scale S] [--seed S] [--data-root DIR]
         [--samples-per-device N] [--workers N] [--img-scale W,H] [--pretrained config|none|PATH]
-        [--log-interval N]
+        [--log-interval N] [--validate] [--score-thr T] [--lr LR] [--lr-warmup-iters N]
+        [--cfg-options KEY=VALUE ...]
 
 The command-line contract of ``npuport.drivers.mmdet_train``, for trees of the mmdet 1.x era
 (SOLO, the GCNet authors' mmdet 0.6), whose training loop is mmcv 0.2's epoch-based Runner with
@@ -177,13 +178,17 @@ def _logger(work_dir: str, timestamp: str, dist: common.Dist) -> logging.Logger:
     return logger
 
 
-def _set_scale(cfg: Any, img_scale: Optional[str]) -> None:
-    """--img-scale for mmdet 0.x configs, whose datasets carry img_scale themselves (no pipeline)."""
+def set_scale(cfg: Any, img_scale: Optional[str]) -> None:
+    """--img-scale for both config styles: pipelines (mmdet 1.x) and datasets that carry img_scale (mmdet 0.x)."""
     if not img_scale:
         return
     scale = common.parse_scale(img_scale)
     for split in ("train", "val", "test"):
-        if split in cfg.data and "pipeline" not in cfg.data[split]:
+        if split not in cfg.data:
+            continue
+        if "pipeline" in cfg.data[split]:
+            common.set_pipeline_scale(cfg.data[split].pipeline, scale)
+        else:
             cfg.data[split].img_scale = scale
 
 
@@ -199,21 +204,17 @@ def _configure(cfg: Any, args: argparse.Namespace) -> None:
         cfg.data.workers_per_gpu = args.workers
     if args.log_interval:
         cfg.log_config.interval = args.log_interval
-    piped = all("pipeline" in cfg.data[split] for split in ("train", "val", "test") if split in cfg.data)
-    common.apply_overrides(cfg, args.img_scale if piped else None, args.pretrained)
-    if not piped:
-        _set_scale(cfg, args.img_scale)
+    common.apply_overrides(cfg, None, args.pretrained)
+    set_scale(cfg, args.img_scale)
+    common.apply_schedule(cfg, args)
     if args.epochs:
         cfg.total_epochs = args.epochs
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Train as `args` say; return what rank 0 writes to npuport-run.json."""
-    if args.validate:
-        raise UsageError("mmdet1_train: --validate is not supported for mmdet 1.x trees yet; "
-                         "train, then evaluate the checkpoint with the upstream test script")
     dist = common.setup_process(args.launcher)
-    cfg = common.load_config(args.config, args.data_root)
+    cfg = common.load_config(args.config, args.data_root, args.cfg_options)
     _configure(cfg, args)
     common.seed_everything(args.seed + dist.rank)
 
@@ -268,6 +269,13 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     if dist.rank == 0:
         result = common.run_summary(runner, summary, args, dist, cfg.data.imgs_per_gpu)
+        if args.validate:
+            from npuport.drivers import mmdet1_eval
+
+            if args.score_thr is not None:
+                common.set_score_thr(cfg, args.score_thr)
+            with common.stdout_to_stderr():  # mmcv's progress output
+                result.update(mmdet1_eval.evaluate(model, cfg))
         common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)
         logger.info(f"npuport: wrote {cfg.work_dir}/{RUN_FILE}")
     common.end_process_group(dist)

@@ -162,6 +162,8 @@ data = dict(
         with_mask=False,
         with_label=False,
         test_mode=True))
+# what `npuport train --validate` / `npuport eval` report (mmdet 0.6 itself evaluated in tools/test.py)
+evaluation = dict(metric=['bbox', 'segm'])
 
 # -------------------------------------------------------------------------- schedule
 optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -72,3 +75,53 @@ def github_mirror(tmp: Path, *repos: str) -> list[str]:
         subprocess.run(["git", "clone", "--quiet", "--bare", "--branch", "pinned", str(bundle), str(link)],
                        check=True, capture_output=True, timeout=300)
     return ["--mirror", f"https://github.com/=file://{tmp / 'gh'}/"]
+
+
+def check_metrics(work: Path, res: dict, *, world_size: int, iters: int, samples_per_device: int) -> list[dict]:
+    """results.json agrees with the metrics file rank 0 wrote (npuport.results.fps): one record per iteration,
+    numbered 1..iters, each of `samples_per_device` images and this world size; FPS = samples per device x
+    world size / seconds over the records after the warm-up, and those seconds are the timed seconds reported."""
+    records = [json.loads(line) for line in (work / "npuport-metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records] == list(range(1, iters + 1))
+    assert {r["world_size"] for r in records} == {world_size} and res["world_size"] == world_size
+    assert [r["samples"] for r in records] == [samples_per_device] * iters
+    assert res["iters"] == iters and res["samples_per_device"] == samples_per_device
+    timed = records[res["warmup_iters"]:]
+    assert res["iters_timed"] == len(timed) == iters - res["warmup_iters"] > 0
+    seconds = math.fsum(r["time"] for r in timed)
+    assert seconds > 0 and res["seconds_timed"] == pytest.approx(seconds, rel=1e-9)
+    assert res["fps"] == pytest.approx(samples_per_device * len(timed) * world_size / seconds, rel=1e-9)
+    return records
+
+
+def train_split_as_val(src: Path, out: Path) -> Path:
+    """A copy of the COCO set at `src` whose val split is its train split: evaluate what the model was trained on."""
+    shutil.copytree(src, out, dirs_exist_ok=True)
+    shutil.rmtree(out / "val2017")
+    shutil.copytree(out / "train2017", out / "val2017")
+    shutil.copy(out / "annotations" / "instances_train2017.json", out / "annotations" / "instances_val2017.json")
+    return out
+
+
+UNTRAINED = """
+import sys, torch
+from mmdet.models import build_detector
+from npuport.drivers import mmdet_common as common
+cfg = common.load_config(sys.argv[1], None, sys.argv[3:])
+cfg.model.pretrained = None
+torch.manual_seed(0)
+model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
+torch.save({"state_dict": model.state_dict(), "meta": {}}, sys.argv[2])
+"""
+
+
+def untrained_checkpoint(workspace: Path, recipe: str, out: Path, options: list[str]) -> Path:
+    """A freshly initialised detector of `recipe`'s config with --cfg-options `options`, saved as a checkpoint
+    (what `npuport eval` takes), built in the workspace's environment."""
+    from npuport.recipe import load
+
+    r = load(recipe)
+    made = subprocess.run([str(workspace / "env" / "bin" / "python"), "-c", UNTRAINED, str(r.folder / r.train.config),
+                           str(out), *options], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    return out

@@ -1,6 +1,7 @@
 """solov2 end to end on the real upstreams (WXinlong/SOLO from a local snapshot, see conftest.github_mirror;
-mmcv 0.2.16 from PyPI): every step proved, setup builds no CUDA extension, and SOLOv2 trains with one process and
-with two (gloo) through npuport.drivers.mmdet1_train. Skipped without a snapshot, as in CI (no GitHub there)."""
+mmcv 0.2.16 from PyPI): every step proved, setup builds no CUDA extension, SOLOv2 trains with one process and
+with two (gloo) through npuport.drivers.mmdet1_train, and a few iterations on a tiny set raise its mask mAP
+(pycocotools) above an untrained model's. Skipped without a snapshot, as in CI (no GitHub there)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import github_mirror, run_cli
+from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_checkpoint
+from npuport.data.coco import synth_coco
 from npuport.drivers.mmdet1_train import IterLimit
 
 SCALE = "128,128"
+# SOLOv2 at CPU size: ResNet-18, a 64-channel FPN, two 64-channel head convs on grids of 12..4 cells and 32 mask
+# kernels. The reference head (4 x 512 channels on grids of 40..12) costs ~30 s an iteration here at any image size.
+SMALL = ["--cfg-options", "model.backbone.depth=18", "model.backbone.frozen_stages=-1",
+         "model.neck.in_channels=[64,128,256,512]", "model.neck.out_channels=64", "model.bbox_head.in_channels=64",
+         "model.bbox_head.stacked_convs=2", "model.bbox_head.seg_feat_channels=64",
+         "model.bbox_head.num_grids=[12,10,8,6,4]", "model.bbox_head.ins_out_channels=32",
+         "model.mask_feat_head.in_channels=64", "model.mask_feat_head.out_channels=32",
+         "model.mask_feat_head.num_classes=32"]
 
 
 def test_iter_limit_stops_across_epochs():
@@ -84,6 +94,34 @@ def test_train_on_the_real_upstream(solov2, npus):
     assert res["iters"] == 6 and res["warmup_iters"] == 5 and res["fps"] > 0
     assert math.isfinite(res["loss_first"]) and math.isfinite(res["loss_last"])
     assert res["versions"]["mmcv"] == "0.2.16" and res["versions"]["mmdet"].startswith("1.0.0")
-    records = [json.loads(line) for line in (root / f"w{npus}" / "npuport-metrics.jsonl").read_text().splitlines()]
-    assert [r["samples"] for r in records] == [2] * 6  # images per device, not mmdet 1.x's count of shares
+    # images per device (not mmdet 1.x's count of shares), world size, and FPS from the metrics file
+    check_metrics(root / f"w{npus}", res, world_size=npus, iters=6, samples_per_device=2)
     assert "reference  gpu     1p      8.10" in out.stdout
+
+
+def evaluate(root, env, checkpoint, data):
+    out = run_cli("eval", "solov2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--checkpoint", str(checkpoint), "--data", str(data), "--json", "--", *SMALL, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_training_beats_an_untrained_model(solov2):
+    """30 iterations on 4 images raise the mask mAP on those images above a fresh model's (which finds nothing)."""
+    root, env, _, _ = solov2
+    synth_coco(root / "tiny-src", images=4, size=128, val_images=1)
+    data = train_split_as_val(root / "tiny-src", root / "tiny")
+    out = train(root, env, "--data", str(data), "--max-iters", "30", "--save-checkpoint", "--", "--lr", "0.01",
+                "--lr-warmup-iters", "0", "--workers", "0", "--validate", *SMALL, work="learn")
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads((root / "learn" / "results.json").read_text())
+    trained = res["segm_mAP"]
+    assert "bbox_mAP" not in res  # SOLO predicts masks, no boxes: no bbox mAP is made up
+    assert "segm_mAP" in out.stdout and f"{trained:.4g}" in out.stdout  # beside the reference's 34.8
+    init = untrained_checkpoint(root / "ws", "solov2", root / "init.pth", SMALL[1:])
+    untrained = evaluate(root, env, init, data)
+    again = evaluate(root, env, root / "learn" / "epoch_15.pth", data)  # 30 iterations of 2 batches an epoch
+    assert again["images"] == 4 and again["segm_mAP"] == pytest.approx(trained)  # eval reproduces --validate
+    assert trained > untrained["segm_mAP"] and again["segm_mAP_50"] > 0, (trained, untrained)

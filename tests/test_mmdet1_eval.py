@@ -87,3 +87,15 @@ def test_cfg_options_set_nested_keys_as_literals():
     for bad, words in [("model.bbox_head", "KEY=VALUE"), ("model.neck.out_channels=64", "no dict model.neck")]:
         with pytest.raises(UsageError, match=words):
             common.set_option(cfg, bad)
+
+
+def test_eval_of_the_mmdet1_recipes_checks_its_inputs_first(tmp_path):
+    """solov2 and gcnet-original have an evaluation entry now; bad input is one line and exit 2, before any work."""
+    from conftest import run_cli
+
+    for name in ("solov2", "gcnet-original"):
+        out = run_cli("eval", name, "--checkpoint", str(tmp_path / "missing.pth"), "--data", str(tmp_path))
+        assert out.returncode == 2 and "--checkpoint" in out.stderr and "no such file" in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    out = run_cli("eval", "genet", "--checkpoint", str(tmp_path / "missing.pth"), "--data", str(tmp_path))
+    assert out.returncode == 2 and "no evaluation entry" in out.stderr

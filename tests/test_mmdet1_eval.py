@@ -99,3 +99,19 @@ def test_eval_of_the_mmdet1_recipes_checks_its_inputs_first(tmp_path):
         assert len(out.stderr.strip().splitlines()) == 1
     out = run_cli("eval", "genet", "--checkpoint", str(tmp_path / "missing.pth"), "--data", str(tmp_path))
     assert out.returncode == 2 and "no evaluation entry" in out.stderr
+
+
+def test_lr_and_warmup_overrides_from_the_driver_command_line():
+    from types import SimpleNamespace
+
+    from npuport.drivers.mmdet_train import parse_args
+
+    cfg = SimpleNamespace(optimizer=SimpleNamespace(lr=0.02), lr_config=SimpleNamespace(warmup="linear", warmup_iters=500))
+    common.apply_schedule(cfg, parse_args(["c.py", "--work-dir", "w"]))  # nothing asked, nothing changed
+    assert (cfg.optimizer.lr, cfg.lr_config.warmup, cfg.lr_config.warmup_iters) == (0.02, "linear", 500)
+    common.apply_schedule(cfg, parse_args(["c.py", "--work-dir", "w", "--lr", "0.005", "--lr-warmup-iters", "20"]))
+    assert (cfg.optimizer.lr, cfg.lr_config.warmup, cfg.lr_config.warmup_iters) == (0.005, "linear", 20)
+    common.apply_schedule(cfg, parse_args(["c.py", "--work-dir", "w", "--lr-warmup-iters", "0"]))
+    assert cfg.lr_config.warmup is None
+    with pytest.raises(UsageError, match="--lr -1"):
+        common.apply_schedule(cfg, parse_args(["c.py", "--work-dir", "w", "--lr", "-1"]))

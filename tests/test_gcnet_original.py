@@ -1,6 +1,7 @@
 """gcnet-original end to end on the real upstreams (xvjiarui/GCNet, the authors' mmdet 0.6, from a local snapshot,
-see conftest.github_mirror; mmcv 0.2.16 from PyPI): every step proved, setup compiles nothing, and Mask R-CNN with GC blocks trains with one
-process and with two (gloo) through npuport.drivers.mmdet1_train on npuport's portable nms and RoIAlign.
+see conftest.github_mirror; mmcv 0.2.16 from PyPI): every step proved, setup compiles nothing, Mask R-CNN with GC blocks
+trains with one process and with two (gloo) through npuport.drivers.mmdet1_train on npuport's portable nms and
+RoIAlign, and its bbox and mask mAP (pycocotools) come out of `train --validate` and again out of `npuport eval`.
 Skipped without a snapshot, as in CI (no GitHub there)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import github_mirror, run_cli
+from conftest import check_metrics, github_mirror, run_cli
 
 SCALE = "128,128"
 
@@ -55,14 +56,36 @@ def test_setup_routes_the_compiled_ops(gcnet):
 def test_train_on_the_real_upstream(gcnet, npus):
     root, env, _, _ = gcnet
     work = root / f"w{npus}"
+    # one process also keeps its checkpoint and evaluates it (score_thr 0: a barely trained model scores low)
     out = run_cli("train", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
                   "--data", "synthetic", "--max-iters", "6", "--npus", str(npus), "--work-dir", str(work),
-                  *(["--save-checkpoint"] if npus == 1 else []), env=env, timeout=1500)
+                  *(["--save-checkpoint", "--", "--validate", "--score-thr", "0"] if npus == 1 else []), env=env,
+                  timeout=1500)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads((work / "results.json").read_text())
     assert res["recipe"] == "gcnet-original" and res["device"] == "cpu" and res["world_size"] == npus
-    assert res["iters"] == 6 and res["warmup_iters"] == 5 and res["fps"] > 0
+    assert res["iters"] == 6 and res["warmup_iters"] == 5
+    check_metrics(work, res, world_size=npus, iters=6, samples_per_device=2)
     assert math.isfinite(res["loss_first"]) and math.isfinite(res["loss_last"])
     assert res["versions"]["mmcv"] == "0.2.16" and res["versions"]["mmdet"].startswith("0.6.0")
     # one checkpoint, at the end, when asked; none otherwise (a run of --max-iters is for FPS)
     assert len(list(work.glob("epoch_*.pth"))) == (1 if npus == 1 else 0)
+    if npus == 1:  # Mask R-CNN: bbox and segm, beside the reference's bbox mAP
+        assert 0 <= res["bbox_mAP"] <= 1 and 0 <= res["segm_mAP"] <= 1 and f"{res['bbox_mAP']:.4g}" in out.stdout
+    else:
+        assert "bbox_mAP" not in res  # no --validate, no made-up accuracy
+
+
+def test_eval_reproduces_validate(gcnet):
+    """`npuport eval` of the one-process run's checkpoint gives the mAP its --validate wrote, from real detections."""
+    root, env, _, _ = gcnet
+    work = root / "w1"
+    out = run_cli("eval", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--checkpoint", str(next(work.glob("epoch_*.pth"))), "--data", str(work / "data"), "--score-thr", "0",
+                  "--json", env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics, res = json.loads(out.stdout), json.loads((work / "results.json").read_text())
+    assert metrics["images"] == 4 and not metrics.get("empty_results")  # 16 training images, 4 val
+    for key in ("bbox_mAP", "segm_mAP"):
+        assert metrics[key] == pytest.approx(res[key])
+

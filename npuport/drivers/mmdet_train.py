@@ -13,6 +13,7 @@ under torchrun with ``--launcher pytorch`` for several processes. At the end ran
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -43,7 +44,23 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.
     parser.add_argument("--log-interval", type=int)
     parser.add_argument("--validate", action="store_true", help="evaluate bbox/segm mAP after training")
     parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. model.train_cfg.rcnn.sampler.num=2048 (values as Python literals)")
     return parser.parse_args(argv)
+
+
+def config_options(items: List[str]) -> Dict[str, Any]:
+    """`KEY=VALUE` pairs as mmcv's Config.merge_from_dict takes them; a value is a Python literal or a string."""
+    options: Dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--cfg-options {item!r}: expected KEY=VALUE, e.g. model.train_cfg.rcnn.sampler.num=2048")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text
+    return options
 
 
 class TimingHook:
@@ -72,6 +89,8 @@ def _configure(cfg: Any, args: argparse.Namespace) -> None:
     if args.log_interval:
         cfg.log_config.interval = args.log_interval
     common.apply_overrides(cfg, args.img_scale, args.pretrained)
+    if args.cfg_options:
+        cfg.merge_from_dict(config_options(args.cfg_options))
     if args.max_iters:
         cfg.runner = dict(type="IterBasedRunner", max_iters=args.max_iters)
         cfg.workflow = [("train", 1)]

@@ -427,12 +427,9 @@ def overlay_to_patch_cmd(folder, onto, maps, mirrors, max_downloads, out, as_jso
 
     res = to_patch(folder, onto, maps, mirror_pairs=mirrors, max_downloads=max_downloads)
     if out and res.diff:
-        import os
-        from pathlib import Path
+        from .atomic import write_text
 
-        tmp = Path(out).with_name(Path(out).name + ".tmp")
-        tmp.write_text(res.diff, encoding="utf-8")
-        os.replace(tmp, out)
+        write_text(out, res.diff)
     if as_json:
         emit_json(res.to_json())
     else:

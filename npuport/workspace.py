@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, atomic
 from .errors import CheckFailed, UsageError
 from .patches import engine
 from .patches.hashing import file_hash, folder_hash, json_hash
@@ -126,7 +126,7 @@ class Workspace:
                 if engine.failures(results):
                     raise CheckFailed(engine.drift_report(recipe, results) + "; nothing was changed in " + str(self.root))
                 lock = self._lock(recipe, key, sources, results, stage / "src", patched)
-                _write_json(stage / LOCK, lock)
+                atomic.write_json(stage / LOCK, lock, indent=1)
                 final = self._states() / key[:16]
                 if final.exists():  # the live state (setup --force over hand edits): swap first, remove after
                     final = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self._states()))
@@ -194,7 +194,3 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=onerror)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

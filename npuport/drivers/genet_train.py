@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 import numpy as np
 
 from npuport import runtime
+from npuport.atomic import write_json
 from npuport.runtime import profiling
 from npuport.errors import NpuportError, UsageError
 
@@ -267,14 +268,6 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def log(dist: Dist, message: str) -> None:
     if dist.rank == 0:
         print(f"genet_train: {message}", flush=True)
@@ -382,7 +375,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
         if dist.rank == 0:
             if args.epochs and not args.no_checkpoint:
                 torch.save(model.state_dict(), os.path.join(args.work_dir, CHECKPOINT_FILE))
-            write_json(os.path.join(args.work_dir, RUN_FILE), summary)
+            write_json(os.path.join(args.work_dir, RUN_FILE), summary, sort_keys=False)
             log(dist, f"wrote {os.path.join(args.work_dir, RUN_FILE)}")
         return summary
     finally:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import platform
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from npuport import runtime
+from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)
 from npuport.errors import UsageError
 
 
@@ -209,15 +209,6 @@ def versions() -> Dict[str, Optional[str]]:
     if found.get("torch_npu") is None:
         found.pop("torch_npu")
     return found
-
-
-def write_json(path: str, data: Dict[str, Any]) -> None:
-    """Write `data` to `path` whole or not at all (stage, then os.replace)."""
-    staged = f"{path}.tmp.{os.getpid()}"
-    with open(staged, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(staged, path)
 
 
 def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samples_per_device: int) -> Dict[str, Any]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from npuport import atomic
 from npuport.sources.digest import file_sha256, tree_digest
 
 try:
@@ -159,9 +160,7 @@ class Cache:
         os.replace(staged, path)
         os.chmod(path, 0o555)
         manifest = self.manifest_path(key)
-        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "digest": digest, "origin": origin}, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, manifest)
+        atomic.write_json(manifest, {"key": key, "digest": digest, "origin": origin}, indent=1, sort_keys=False)
         return Tree(path, digest, origin)
 
     # cleaning

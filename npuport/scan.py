@@ -8,7 +8,6 @@ a process pool spreads many files over the cores.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import stat
@@ -20,6 +19,7 @@ from typing import Optional
 
 from npuport import atomic
 from npuport.errors import NpuportError, UsageError
+from npuport.patches.unidiff import unified_diff
 
 SKIP_DIRS = frozenset({"build", "__pycache__", "node_modules", "site-packages"})
 #: Below this many files a pool costs more than it saves.
@@ -265,14 +265,6 @@ def port(path: Path, select: Optional[list[str]] = None, write: bool = False,
     report.diff = "".join(diffs)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def unified_diff(old: str, new: str, rel: str) -> str:
-    """A git-style unified diff of one file (applies with `patch -p1` or `git apply`)."""
-    out = []
-    for line in difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}"):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)
 
 
 def write_atomic(file: Path, text: str) -> None:

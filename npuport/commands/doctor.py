@@ -69,8 +69,13 @@ def dist_version(name: str) -> str:
 
 def base_version(text: str) -> str:
     """'2.1.0.post3' -> '2.1.0', '2.13.0+cpu' -> '2.13.0'."""
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return ".".join(g or "0" for g in m.groups()) if m else text
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(text).release
+    except InvalidVersion:
+        return text
+    return ".".join(str(n) for n in (*release, 0, 0)[:3])
 
 
 def check_torch(opts: DoctorOptions) -> Check:

@@ -13,7 +13,6 @@ SIGKILL) leaves the state before it whole, and the next run clears the stage it 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from . import __version__, atomic
 from .errors import CheckFailed, UsageError
@@ -87,12 +88,8 @@ class Workspace:
     def locked(self):
         """One npuport process at a time changes a workspace."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with FileLock(self.root / ".lock"):
+            yield
 
     def edited_files(self, lock: dict) -> list[str]:
         """Recorded files of the current tree that were changed or deleted since npuport wrote them.

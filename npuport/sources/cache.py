@@ -5,7 +5,7 @@ Layout under the root (env NPUPORT_CACHE, else the user cache dir "npuport"):
   trees/<key>/                 extracted read-only trees (key: archive sha256 or git commit)
   trees/<key>.json             the tree's manifest: {"key", "digest": tree_digest, "origin"}
   git/<sha256 of url>.git      bare repositories
-  locks/<key>.lock             one fcntl lock per entry
+  locks/<key>.lock             one file lock (filelock) per entry
   tmp/                         staging; everything is moved into place with os.replace
 An entry whose content no longer matches its name or manifest is removed, with a warning, and fetched again.
 """
@@ -24,13 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock, Timeout
+
 from npuport import atomic
 from npuport.sources.digest import file_sha256, tree_digest
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no cross-process locking
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("npuport.sources")
 
@@ -87,18 +84,16 @@ class Cache:
         """Hold the exclusive lock of entry `key` (blocks while another process holds it)."""
         path = self.root / "locks" / (key + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as f:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    log.info("waiting for another npuport process that holds %s", path)
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another npuport process that holds %s", path)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     # blobs
     def blob(self, sha256: str) -> Path | None:

@@ -280,7 +280,8 @@ def profile_cmd(name, extra, iters, warmup, device, data, img_scale, compile_, b
 def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_dirs, **topo_kw):
     """Check this machine before a launch: versions, CANN, devices, master, HCCL timeout, disk, pip index."""
     from . import recipe
-    from .commands.doctor import DoctorOptions, detect_device, doctor
+    from .commands.doctor import DoctorOptions, doctor
+    from .launch.device import detect_device
     from .launch.npu_env import parse_overrides
     from .launch.options import topology_from
 

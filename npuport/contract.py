@@ -16,10 +16,11 @@ Imported by drivers and by the runtime inside training processes: standard libra
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 METRICS_FILE = "npuport-metrics.jsonl"
 RUN_FILE = "npuport-run.json"
@@ -40,6 +41,19 @@ def warmup_iters(environ: Optional[Mapping[str, str]] = None) -> int:
 def metrics_row(iteration: int, seconds: float, samples: int, world_size: int, loss: Optional[float]) -> Dict[str, Any]:
     """One line of METRICS_FILE (a non-finite loss is written as NaN/Infinity: the reader fails the run)."""
     return {"iter": iteration, "time": seconds, "samples": samples, "world_size": world_size, "loss": loss}
+
+
+def open_metrics(work_dir: str) -> TextIO:
+    """WORK_DIR/METRICS_FILE, opened by rank 0 for appending."""
+    os.makedirs(work_dir, exist_ok=True)
+    return open(os.path.join(work_dir, METRICS_FILE), "a", encoding="utf-8")
+
+
+def append_metrics(stream: TextIO, iteration: int, seconds: float, samples: int, world_size: int,
+                   loss: Optional[float]) -> None:
+    """One metrics line, flushed: a reader (the progress bar, a killed run's results) sees whole lines."""
+    stream.write(json.dumps(metrics_row(iteration, seconds, samples, world_size, loss)) + "\n")
+    stream.flush()
 
 
 def fps(samples: Sequence[int], seconds: Sequence[float], world_size: int) -> Optional[float]:

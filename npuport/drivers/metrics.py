@@ -2,16 +2,13 @@
 writes it for those that have one)."""
 from __future__ import annotations
 
-import json
-import os
 from typing import List, Optional, TextIO
 
 from npuport import contract
-from npuport.contract import METRICS_FILE
 
 
 class Metrics:
-    """Rank 0's per-iteration records in WORK_DIR/npuport-metrics.jsonl, one flushed JSON line each."""
+    """The iterations of the run; rank 0 also appends them to the contract's metrics file."""
 
     def __init__(self, work_dir: str, world_size: int, enabled: bool, warmup: int):
         self.world_size, self.warmup = world_size, warmup
@@ -20,16 +17,14 @@ class Metrics:
         self.losses: List[float] = []
         self.stream: Optional[TextIO] = None
         if enabled:
-            os.makedirs(work_dir, exist_ok=True)
-            self.stream = open(os.path.join(work_dir, METRICS_FILE), "a", encoding="utf-8")
+            self.stream = contract.open_metrics(work_dir)
 
     def record(self, iteration: int, seconds: float, samples: int, loss: float) -> None:
         self.times.append(seconds)
         self.samples.append(samples)
         self.losses.append(loss)
         if self.stream is not None:
-            self.stream.write(json.dumps(contract.metrics_row(iteration, seconds, samples, self.world_size, loss)) + "\n")
-            self.stream.flush()
+            contract.append_metrics(self.stream, iteration, seconds, samples, self.world_size, loss)
 
     def fps(self) -> Optional[float]:
         """Samples per second over all devices after the warm-up iterations; None before any."""

@@ -10,7 +10,6 @@ is synchronized only when NPUPORT_TIMING_SYNC=1.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, TextIO
 
 from npuport import contract
-from npuport.contract import METRICS_FILE
+from npuport.contract import METRICS_FILE  # noqa: F401  (where record() writes)
 
 FPS_TAG = "npuport-fps"
 
@@ -146,21 +145,19 @@ def record(runner: Any) -> Optional[float]:
     if rec.rank != 0:
         return elapsed
     iteration = int(current if current is not None else len(rec.times) - 1) + 1
-    _write(runner, rec, contract.metrics_row(iteration, elapsed, samples, rec.world_size, loss))
+    _write(runner, rec, iteration, elapsed, samples, loss)
     if rec.measured_iters and rec.measured_iters % rec.every == 0:
         _log(runner, f"{FPS_TAG} iter={iteration} fps={rec.fps():.3f} world_size={rec.world_size}")
     return elapsed
 
 
-def _write(runner: Any, rec: Recorder, row: Dict[str, Any]) -> None:
+def _write(runner: Any, rec: Recorder, iteration: int, seconds: float, samples: int, loss: Optional[float]) -> None:
     if rec.stream is None:
         work_dir = getattr(runner, "work_dir", None)
         if not work_dir:
             return
-        os.makedirs(work_dir, exist_ok=True)
-        rec.stream = open(os.path.join(work_dir, METRICS_FILE), "a", encoding="utf-8")
-    rec.stream.write(json.dumps(row) + "\n")
-    rec.stream.flush()
+        rec.stream = contract.open_metrics(work_dir)
+    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss)
 
 
 def _log(runner: Any, line: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from ..errors import CheckFailed
@@ -11,17 +9,11 @@ from ..patches import engine
 from ..patches.table import HashTable
 from ..patches.unidiff import unified_diff
 from ..recipe import Recipe
-from ..sources import copy_tree
-from .inputs import Inputs
+from .inputs import Inputs, scratch_copies
 
 
 def patch_set_diff(recipe: Recipe, inputs: Inputs) -> str:
-    tmp = Path(tempfile.mkdtemp(prefix="npuport-diff-"))
-    try:
-        roots = {}
-        for name, tree in inputs.trees.items():
-            roots[name] = tmp / name
-            copy_tree(tree, roots[name])
+    with scratch_copies(inputs, "npuport-diff-") as roots:
         results = engine.apply_all(recipe, roots, inputs.pins, HashTable.load(recipe))
         if engine.failures(results):
             raise CheckFailed(engine.drift_report(recipe, results))
@@ -34,8 +26,6 @@ def patch_set_diff(recipe: Recipe, inputs: Inputs) -> str:
                 chunks.append(unified_diff(_text(inputs.trees[source] / rel), _text(roots[source] / rel),
                                            f"{source}/{rel}"))
         return "".join(chunks)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _text(path: Path) -> str | None:

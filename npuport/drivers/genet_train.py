@@ -31,7 +31,7 @@ from npuport.atomic import write_json
 from npuport.contract import RUN_FILE
 from npuport.drivers.genet_data import MEAN, PAD, STD, Batches, Normalize, augment  # noqa: F401
 from npuport.drivers.metrics import Metrics
-from npuport.drivers.process import Dist, setup_process
+from npuport.drivers.process import Dist, run_main, setup_process
 from npuport.errors import NpuportError, UsageError
 from npuport.runtime import profiling
 
@@ -258,12 +258,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    try:
-        train(parse_args(argv))
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    return run_main(lambda: train(parse_args(argv)))
 
 
 if __name__ == "__main__":

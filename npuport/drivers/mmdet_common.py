@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from npuport import runtime
 from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)
-from npuport.drivers.process import Dist, setup_process  # noqa: F401  (the mmdet drivers use common.*)
+from npuport.drivers.process import Dist, run_main, setup_process  # noqa: F401  (the mmdet drivers use common.*)
 from npuport.errors import UsageError
 
 
@@ -211,15 +211,4 @@ def end_process_group(dist: Any) -> None:
         torch_dist.barrier()
         torch_dist.destroy_process_group()
 
-
-def run_main(train: Any, args: Any) -> int:
-    """A driver's main: train, and turn npuport's errors into one line and their exit code."""
-    from npuport.errors import NpuportError
-
-    try:
-        train(args)
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from npuport import runtime
 from npuport.contract import DEVICE_ENV, LAUNCHERS
-from npuport.errors import UsageError
+from npuport.errors import NpuportError, UsageError
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -40,3 +42,13 @@ def setup_process(launcher: str) -> Dist:
     runtime.set_device(info.local_rank)
     dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
     return info
+
+
+def run_main(train: Callable[..., Any], *args: Any) -> int:
+    """A driver's main: train(*args), and turn npuport's errors into one line and their exit code."""
+    try:
+        train(*args)
+    except NpuportError as error:
+        print(f"npuport: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0

@@ -16,7 +16,7 @@ import pytest
 
 from npuport.errors import UsageError
 from npuport.rewriters import apply
-from npuport.scan import port, python_files, scan
+from npuport.commands.scan import port, python_files, scan
 
 # --- the real sdists: downloaded once, checked against their sha256, extracted per test ----------------
 

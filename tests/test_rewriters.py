@@ -145,7 +145,7 @@ def test_apply_runs_rules_in_order_and_adds_one_import() -> None:
     new, changes = apply(source, ["NPU101", "NPU102", "NPU103"])
     assert new.count("import npuport.runtime") == 1
     assert "npuport.runtime.set_device(0)" in new
-    assert "torch.zeros(2, device=npuport.runtime.device_type()).to(npuport.runtime.device())" in new
+    assert "torch.zeros(2, device=npuport.runtime.device_type()).to(npuport.runtime.current())" in new
     assert [c.rule for c in changes] == ["NPU101", "NPU102", "NPU103"]
     assert check(source, ["NPU101", "NPU102", "NPU103"]) == changes  # same lines on the unchanged source
 
@@ -229,3 +229,35 @@ def test_optimizer_hook_fixture_trains_with_and_without_scaler() -> None:
     # unscale_ before clipping: the scaled run takes the same step as the plain one
     assert torch.allclose(plain.model.weight, scaled.model.weight)
     assert scaler.get_scale() == 128.0 and scaler._growth_tracker.item() == 1  # update() ran
+
+
+def test_cuda_call_keeps_its_device_meaning(monkeypatch) -> None:
+    from npuport import runtime
+
+    monkeypatch.setenv("NPUPORT_DEVICE", "cuda")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(runtime, "current_device", lambda: 1)  # what set_device chose (mp.spawn: no LOCAL_RANK)
+    runtime.reset()
+    try:
+        assert runtime.current() == torch.device("cuda", 1)  # bare .cuda(): the current device, not LOCAL_RANK's
+        assert runtime.device() == torch.device("cuda", 3)
+        assert runtime.device(torch.device("cuda", 2)) == torch.device("cuda", 2)  # .cuda(torch.device(...))
+        assert runtime.device("cuda:0") == torch.device("cuda", 0)
+        assert runtime.device(torch.device("cuda")) == torch.device("cuda", 1)
+    finally:
+        runtime.reset()
+
+
+def test_storage_cuda_in_map_location_loads(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("NPUPORT_DEVICE", "cpu")
+    from npuport import runtime
+
+    runtime.reset()
+    torch.save({"w": torch.arange(3.0)}, tmp_path / "ckpt.pth")
+    source = "state = torch.load(path, map_location=lambda storage, loc: storage.cuda())\n"
+    new, changes = apply(source, ["NPU101"])
+    assert "storage.to(device=npuport.runtime.current())" in new and changes[0].fixed
+    scope = _run(new, path=str(tmp_path / "ckpt.pth"), npuport=sys.modules["npuport"])
+    assert torch.equal(scope["state"]["w"], torch.arange(3.0)) and runtime.current() == torch.device("cpu")
+    runtime.reset()
+

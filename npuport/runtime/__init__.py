@@ -96,13 +96,28 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def device(index: Optional[int] = None) -> Any:
-    """The torch.device to run on; index defaults to LOCAL_RANK (ignored on cpu)."""
+def device(index: Any = None) -> Any:
+    """The torch.device to run on; index defaults to LOCAL_RANK (ignored on cpu).
+
+    `index` may also be what `.cuda(x)` accepts besides an int: a torch.device or a string such as 'cuda:1'
+    ('cuda' without an index means the current device), so `.cuda(x)` -> `.to(device(x))` keeps its meaning.
+    """
     torch = _torch()
     kind = device_type()
     if kind == "cpu":
         return torch.device("cpu")
+    if isinstance(index, (str, torch.device)):
+        index = torch.device(index).index
+        return torch.device(kind, current_device() if index is None else index)
     return torch.device(kind, local_rank() if index is None else index)
+
+
+def current() -> Any:
+    """The current device of the chosen type, what a bare `.cuda()` means (after set_device, under mp.spawn
+    too); cpu on cpu."""
+    torch = _torch()
+    kind = device_type()
+    return torch.device("cpu") if kind == "cpu" else torch.device(kind, current_device())
 
 
 def device_count() -> int:
@@ -189,6 +204,37 @@ def GradScaler(init_scale: float = 128.0, enabled: bool = True, **kwargs: Any) -
     if kind == "npu":
         return torch.npu.amp.GradScaler(init_scale=init_scale, enabled=enabled, **kwargs)
     return torch.amp.GradScaler(kind, init_scale=init_scale, enabled=enabled, **kwargs)
+
+
+class Missing:
+    """Stands for an optional module or name that could not be imported: falsy, and any use (an attribute,
+    a call) raises ImportError naming it, rather than a puzzling error about None."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        self._name, self._error = name, error
+
+    def _fail(self, what: str) -> ImportError:
+        return ImportError(f"{what} needs {self._name}, which could not be imported ({self._error}); "
+                           f"install it to use this feature")
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise self._fail(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._fail(f"{self._name}()")
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<missing {self._name}: {self._error}>"
+
+
+def missing(name: str, error: BaseException) -> Missing:
+    """The stand-in for an optional import that failed (see Missing)."""
+    return Missing(name, error)
 
 
 def __getattr__(name: str) -> Any:

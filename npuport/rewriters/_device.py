@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Optional
 
 import libcst as cst
 
-from npuport.rewriters._util import dotted, expr, strip_comma
+from npuport.rewriters._util import code, dotted, expr, strip_comma
 from npuport.rewriters.base import RuleTransformer
 
 RUNTIME = "npuport.runtime"
@@ -102,6 +104,27 @@ class TorchCudaApi(_SkipImports):
 
     flavour = "runtime"
 
+    def __init__(self, rule) -> None:
+        super().__init__(rule)
+        self._cuda_build = False
+
+    def visit_Module(self, node: cst.Module) -> None:
+        # a setup.py that builds a CUDA extension: its torch.cuda.is_available() guard must stay CUDA-only
+        self._cuda_build = any(_imports_cpp_extension(small) for st in node.body
+                               if isinstance(st, cst.SimpleStatementLine) for small in st.body)
+
+    def _build_guard(self, original: cst.CSTNode, name: Optional[str]) -> bool:
+        if not self._cuda_build or name != "torch.cuda.is_available":
+            return False
+        self.report(original, "torch.cuda.is_available() guards a CUDA extension build (torch.utils.cpp_extension): "
+                              "left CUDA-only; build NPU ops another way")
+        return True
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if self.flavour == "npu" and self._build_guard(node, dotted(node)):
+            return False
+        return True
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         if self.flavour == "npu":
             return updated
@@ -109,11 +132,46 @@ class TorchCudaApi(_SkipImports):
         if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
             return updated
         api = name.rsplit(".", 1)[1]
-        if api not in RUNTIME_API:
+        if api not in RUNTIME_API or self._build_guard(original, name):
             return updated
         self.fix(original, f"{name}() -> {RUNTIME}.{RUNTIME_API[api]}()")
         self.need_import(RUNTIME)
         return updated.with_changes(func=expr(f"{RUNTIME}.{RUNTIME_API[api]}"))
+
+    def leave_IfExp(self, original: cst.IfExp, updated: cst.IfExp) -> cst.BaseExpression:
+        """`'cuda' if torch.cuda.is_available() else 'cpu'`: the guard now means "any accelerator", so the
+        branch it selects must name that accelerator, not cuda."""
+        test = original.test
+        if not (isinstance(test, cst.Call) and not test.args and dotted(test.func) == "torch.cuda.is_available"):
+            return updated
+        if self._cuda_build:
+            return updated
+        body = updated.body
+        if isinstance(body, cst.SimpleString):
+            swapped = swap_cuda_string(body, self.flavour)
+            new_body = None if swapped is None else swapped[0]
+        elif isinstance(body, cst.Call) and dotted(body.func) in ("torch.device", "device") and body.args \
+                and body.args[0].keyword is None:
+            swapped = swap_cuda_string(body.args[0].value, self.flavour)
+            new_body = None if swapped is None else body.with_changes(
+                args=[body.args[0].with_changes(value=swapped[0]), *body.args[1:]])
+        else:
+            return updated
+        if new_body is None:
+            return updated
+        # one site for the guard and its branch
+        guard = (test, test.func, test.func.value)  # type: ignore[attr-defined]
+        self.sites = [site for site in self.sites if not any(site[0] is node for node in guard)]
+        if self.flavour == "runtime":
+            self.need_import(RUNTIME)
+            orelse = original.orelse
+            if isinstance(body, cst.SimpleString) and body.value[1:-1] == "cuda" and \
+                    isinstance(orelse, cst.SimpleString) and orelse.evaluated_value == "cpu":
+                # device_type() is already 'cpu' where no accelerator is
+                self.fix(original, f"{code(original)} -> {RUNTIME}.device_type()")
+                return expr(f"{RUNTIME}.device_type()")
+        self.fix(original, f"{swapped[1]} in the branch that the guard torch.cuda.is_available() selects")
+        return updated.with_changes(body=new_body)
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
         if self.flavour == "npu":
@@ -121,6 +179,9 @@ class TorchCudaApi(_SkipImports):
                 self.fix(original, "torch.cuda -> torch.npu")
                 self.need_import("torch_npu")
                 return updated.with_changes(attr=cst.Name("npu"))
+            name = dotted(original)
+            if name is not None and name.startswith("torch.cuda.") and name.count(".") == 2:
+                return self._npu_name(original, updated, name.rsplit(".", 1)[1])
             return updated
         name = dotted(original)
         if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
@@ -131,9 +192,59 @@ class TorchCudaApi(_SkipImports):
                                   "or guard it with npuport.runtime.device_type() == 'cuda'")
         return updated
 
+    def _npu_name(self, original: cst.Attribute, updated: cst.Attribute, api: str) -> cst.BaseExpression:
+        """torch.npu.X where torch_npu names it differently (CUDAGraph -> NPUGraph), or a report where it has
+        no twin: then the whole name stays torch.cuda.X."""
+        names = torch_npu_names()
+        if api in names["renamed"] or api in names["no_twin"]:
+            self.sites = [site for site in self.sites if site[0] is not original.value]
+        if api in names["renamed"]:
+            self.fix(original, f"torch.cuda.{api} -> torch.npu.{names['renamed'][api]}")
+            return updated.with_changes(attr=cst.Name(names["renamed"][api]))
+        if api in names["no_twin"]:
+            self.report(original, f"torch.cuda.{api} has no torch.npu twin ({names['no_twin'][api]}): port it by hand")
+            return original
+        return updated
+
+
+def _imports_cpp_extension(node: cst.BaseSmallStatement) -> bool:
+    if isinstance(node, cst.ImportFrom) and node.module is not None:
+        return dotted(node.module) == "torch.utils.cpp_extension"
+    if isinstance(node, cst.Import):
+        return any(dotted(a.name) == "torch.utils.cpp_extension" for a in node.names)
+    return False
+
+
+_NAMES: dict = {}
+
+
+def torch_npu_names() -> dict:
+    """The table of torch.cuda names that torch.npu spells differently or lacks (data/torch_npu_names.json)."""
+    if not _NAMES:
+        path = Path(__file__).parent / "data" / "torch_npu_names.json"
+        _NAMES.update(json.loads(path.read_text(encoding="utf-8")))
+    return _NAMES
+
 
 def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
+
+
+def swap_cuda_string(node: cst.BaseExpression, flavour: str) -> Optional[tuple[cst.BaseExpression, str]]:
+    """'cuda' / 'cuda:N' -> the flavour's device expression and a message; None for anything else."""
+    if not isinstance(node, cst.SimpleString):
+        return None
+    match = _CUDA_STRING.match(node.value)
+    if match is None:
+        return None
+    index = match.group("index")
+    if flavour == "npu":
+        new = node.value.replace("cuda", "npu", 1)
+        return node.with_changes(value=new), f"{node.value} -> {new}"
+    if index is None:
+        return expr(f"{RUNTIME}.device_type()"), f"{node.value} -> {RUNTIME}.device_type()"
+    return (expr(f'f"{{{RUNTIME}.device_type()}}:{index}"'),
+            f"{node.value} -> f'{{{RUNTIME}.device_type()}}:{index}'")
 
 
 class DeviceString(RuleTransformer):
@@ -148,22 +259,13 @@ class DeviceString(RuleTransformer):
             if body is None and orelse is None:
                 return None
             return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
-        if not isinstance(node, cst.SimpleString):
+        swapped = swap_cuda_string(node, self.flavour)
+        if swapped is None:
             return None
-        match = _CUDA_STRING.match(node.value)
-        if match is None:
-            return None
-        index = match.group("index")
-        if self.flavour == "npu":
-            new = node.value.replace("cuda", "npu", 1)
-            self.fix(original, f"{node.value} -> {new}")
-            return node.with_changes(value=new)
-        self.need_import(RUNTIME)
-        if index is None:
-            self.fix(original, f"{node.value} -> {RUNTIME}.device_type()")
-            return expr(f"{RUNTIME}.device_type()")
-        self.fix(original, f"{node.value} -> f'{{{RUNTIME}.device_type()}}:{index}'")
-        return expr(f'f"{{{RUNTIME}.device_type()}}:{index}"')
+        if self.flavour == "runtime":
+            self.need_import(RUNTIME)
+        self.fix(original, swapped[1])
+        return swapped[0]
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""

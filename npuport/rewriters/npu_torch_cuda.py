@@ -13,6 +13,10 @@ After::
 
 Why: torch_npu mirrors the torch.cuda namespace as torch.npu. Import statements
 (`from torch.cuda.amp import ...`) are left alone: torch.npu is an attribute, not an importable module.
+Names torch_npu spells differently are renamed (torch.cuda.CUDAGraph -> torch.npu.NPUGraph) and names
+it lacks (nvtx, jiterator, nccl, ...) are reported and left as they are: the table is
+data/torch_npu_names.json. As in NPU102, `'cuda' if torch.cuda.is_available() else 'cpu'` selects 'npu', and
+the guard of a CUDA extension build (torch.utils.cpp_extension) stays torch.cuda.is_available().
 """
 
 from __future__ import annotations

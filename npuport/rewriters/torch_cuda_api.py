@@ -17,6 +17,12 @@ picks the right one. Mapped: synchronize, device_count, current_device, set_devi
 manual_seed (-> manual_seed_all: each process drives one device), is_available, and the memory statistics
 that loggers print (max_memory_allocated, memory_allocated, reset_peak_memory_stats, empty_cache: 0 or a
 no-op on the CPU). Any other torch.cuda.X (Stream, Event, amp, ...) is reported, not changed.
+
+Meaning: once rewritten, the guard `torch.cuda.is_available()` means "any accelerator", so the branch it selects
+must not name cuda: `'cuda' if torch.cuda.is_available() else 'cpu'` becomes `npuport.runtime.device_type()`
+(and 'cuda:N' / torch.device('cuda') there become the runtime's device type). In a file that builds a CUDA
+extension (it imports torch.utils.cpp_extension: CUDAExtension, BuildExtension) the guard selects .cu sources
+that only nvcc builds: it is reported and stays CUDA-only.
 """
 
 from __future__ import annotations

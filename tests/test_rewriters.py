@@ -261,3 +261,17 @@ def test_storage_cuda_in_map_location_loads(tmp_path, monkeypatch) -> None:
     assert torch.equal(scope["state"]["w"], torch.arange(3.0)) and runtime.current() == torch.device("cpu")
     runtime.reset()
 
+
+def test_optional_torchvision_stand_in_names_what_is_missing(monkeypatch) -> None:
+    import npuport.runtime
+
+    source = (FIXTURES / "NPU605" / "in_function.out.py").read_text()
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` raises ImportError
+    monkeypatch.setitem(sys.modules, "torchvision.ops", None)
+    scope = _run(source, npuport=sys.modules["npuport"])
+    assert scope["transforms"] is None and not scope["nms"]
+    with pytest.raises(ImportError, match=r"needs torchvision\.ops\.nms, which could not be imported"):
+        scope["suppress"](torch.zeros(1, 4), torch.zeros(1))
+    with pytest.raises(ImportError, match=r"torchvision\.ops\.nms\.batched"):
+        scope["nms"].batched
+    assert "missing" in repr(npuport.runtime.missing("torchvision", ImportError("no module")))

@@ -275,3 +275,29 @@ def test_optional_torchvision_stand_in_names_what_is_missing(monkeypatch) -> Non
     with pytest.raises(ImportError, match=r"torchvision\.ops\.nms\.batched"):
         scope["nms"].batched
     assert "missing" in repr(npuport.runtime.missing("torchvision", ImportError("no module")))
+
+
+def test_cuda_amp_rewrite_runs_on_cpu_like_cuda_amp_there(monkeypatch) -> None:
+    from npuport import runtime
+
+    monkeypatch.setenv("NPUPORT_DEVICE", "cpu")
+    runtime.reset()
+    source = textwrap.dedent("""\
+        import torch
+        from torch.cuda.amp import autocast
+
+        model = torch.nn.Linear(2, 2)
+        scaler = torch.cuda.amp.GradScaler(init_scale=8.0)
+        with autocast():
+            y = model(torch.ones(1, 2))
+        loss = scaler.scale(y.sum())
+        """)
+    new, changes = apply(source, ["NPU405"])
+    assert "torch.cuda.amp" not in new and all(c.fixed for c in changes)
+    scope: dict = {}
+    exec(compile(new, "<amp>", "exec"), scope)
+    # as torch.cuda.amp on a machine without CUDA: disabled, float32, the loss unscaled
+    assert scope["y"].dtype == torch.float32 and not scope["scaler"].is_enabled()
+    assert torch.equal(scope["loss"], scope["y"].sum())
+    runtime.reset()
+

@@ -15,6 +15,7 @@ from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
 from npuport.rewriters.base import Change, Lines, Rule, add_imports
 from npuport.rewriters.collections_abc import CollectionsAbcRule
+from npuport.rewriters.cuda_amp import CudaAmpRule
 from npuport.rewriters.cuda_call import CudaCallRule
 from npuport.rewriters.cuda_device_string import CudaDeviceStringRule
 from npuport.rewriters.dynamic_shape_sites import DynamicShapeSitesRule
@@ -46,7 +47,7 @@ RULES: dict[str, type[Rule]] = {
         NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
         Int64CreationRule, RoiFloatCastRule,
         DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,
-        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule,
+        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule, CudaAmpRule,
         MmcvIterTimerRule, HandRolledFpsRule,
         TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
     )

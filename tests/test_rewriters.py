@@ -301,3 +301,10 @@ def test_cuda_amp_rewrite_runs_on_cpu_like_cuda_amp_there(monkeypatch) -> None:
     assert torch.equal(scope["loss"], scope["y"].sum())
     runtime.reset()
 
+
+def test_is_cuda_rewrite_is_false_on_cpu() -> None:
+    from npuport import runtime
+
+    new, _ = apply("flag = x.is_cuda\n", ["NPU103"])
+    scope = _run(new, x=torch.ones(1), npuport=sys.modules["npuport"])
+    assert scope["flag"] is False and runtime.on_accelerator(torch.ones(1, device="meta")) is False

@@ -247,8 +247,31 @@ def swap_cuda_string(node: cst.BaseExpression, flavour: str) -> Optional[tuple[c
             f"{node.value} -> f'{{{RUNTIME}.device_type()}}:{index}'")
 
 
+#: keywords that take a device: torch_npu's transfer_to_npu list, plus DataLoader's pin_memory_device
+DEVICE_KEYWORDS = frozenset({"device", "device_type", "map_location", "device_id", "pin_memory_device"})
+#: calls whose first positional argument is a device (names or dotted-name endings)
+POSITIONAL_DEVICE = frozenset({"torch.device", "device", "torch.autocast", "torch.amp.autocast",
+                               "torch.amp.GradScaler", "torch.Generator"})
+#: 'cuda:' followed by an index, a format field or nothing: a device string wherever it stands
+_CUDA_PREFIX = re.compile(r"""^(?P<p>[rRuU]?)(?P<q>['"])cuda:(?P<rest>\d+|\{[^{}'"]*\}|%[ds]|)(?P=q)$""")
+
+
+def _keyword(arg: cst.Arg) -> str:
+    return "" if arg.keyword is None else arg.keyword.value
+
+
+def _named(targets: list, word: str) -> bool:
+    """Some assignment target's last name contains `word`: `device = ...`, `self.dist_backend = ...`.
+    Other names (`mode = 'cuda'`) are not evidently a device or a backend."""
+    for target in targets:
+        name = dotted(target) or ""
+        if word in name.rsplit(".", 1)[-1].lower():
+            return True
+    return False
+
+
 class DeviceString(RuleTransformer):
-    """'cuda' / 'cuda:N' device strings in device positions."""
+    """'cuda' device strings in device positions, and 'cuda:N' / f"cuda:{i}" / 'cuda:{}' anywhere."""
 
     flavour = "runtime"
 
@@ -267,13 +290,54 @@ class DeviceString(RuleTransformer):
         self.fix(original, swapped[1])
         return swapped[0]
 
+    def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
+        match = _CUDA_PREFIX.match(original.value)
+        if match is None:
+            return updated
+        if self.flavour == "npu":
+            new = original.value.replace("cuda", "npu", 1)
+            self.fix(original, f"{original.value} -> {new}")
+            return updated.with_changes(value=new)
+        rest = match.group("rest").replace("{", "{{").replace("}", "}}")
+        self.need_import(RUNTIME)
+        self.fix(original, f"{original.value} -> f'{{{RUNTIME}.device_type()}}:{rest}'")
+        return expr(f'f"{{{RUNTIME}.device_type()}}:{rest}"')
+
+    def leave_FormattedString(self, original: cst.FormattedString,
+                              updated: cst.FormattedString) -> cst.BaseExpression:
+        parts = list(updated.parts)
+        if len(parts) < 2 or not isinstance(parts[0], cst.FormattedStringText) or \
+                not parts[0].value.startswith("cuda:") or "b" in updated.prefix.lower():
+            return updated
+        text = parts[0].value
+        if self.flavour == "npu":
+            parts[0] = parts[0].with_changes(value="npu" + text[len("cuda"):])
+            self.fix(original, "f'cuda:...' -> f'npu:...'")
+            return updated.with_changes(parts=parts)
+        self.need_import(RUNTIME)
+        self.fix(original, f"f'cuda:...' -> f'{{{RUNTIME}.device_type()}}:...'")
+        device = cst.FormattedStringExpression(expression=expr(f"{RUNTIME}.device_type()"))
+        return updated.with_changes(parts=[device, parts[0].with_changes(value=text[len("cuda"):]), *parts[1:]])
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if original.attr.value != "is_cuda":
+            return updated
+        if self.flavour == "npu":
+            self.fix(original, ".is_cuda -> .is_npu")
+            return updated.with_changes(attr=cst.Name("is_npu"))
+        self.fix(original, f".is_cuda -> {RUNTIME}.on_accelerator(...)")
+        self.need_import(RUNTIME)
+        return cst.Call(func=expr(f"{RUNTIME}.on_accelerator"), args=[cst.Arg(updated.value)])
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""
-        positional_device = name in ("torch.device", "device") or name.endswith(".to")
+        positional_device = name in POSITIONAL_DEVICE or name.endswith(".to")
+        argparse = name.endswith("add_argument")
         args = list(updated.args)
         changed = False
         for i, (old, arg) in enumerate(zip(original.args, args)):
-            is_device = (arg.keyword is not None and arg.keyword.value == "device") or (
+            keyword = _keyword(arg)
+            is_device = keyword in DEVICE_KEYWORDS or (argparse and keyword == "default") or (
                 positional_device and i == 0 and arg.keyword is None and not arg.star)
             if not is_device:
                 continue
@@ -284,18 +348,44 @@ class DeviceString(RuleTransformer):
         return updated.with_changes(args=args) if changed else updated
 
     def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if original.name.value != "device" or updated.default is None:
+        if original.name.value not in DEVICE_KEYWORDS or updated.default is None:
             return updated
         new = self._swap(updated.default, original)
         return updated if new is None else updated.with_changes(default=new)
 
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if not _named([t.target for t in original.targets], "device"):
+            return updated
+        new = self._swap(updated.value, original)  # device = 'cuda'
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        if updated.value is None or not _named([original.target], "device"):
+            return updated
+        new = self._swap(updated.value, original)
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
+        key = original.key
+        if not isinstance(key, cst.SimpleString) or key.evaluated_value not in DEVICE_KEYWORDS:
+            return updated
+        new = self._swap(updated.value, original)  # {'device': 'cuda'}
+        return updated if new is None else updated.with_changes(value=new)
+
 
 class NcclBackend(RuleTransformer):
-    """backend='nccl' keywords and defaults, and init_process_group('nccl', ...)."""
+    """'nccl' as a backend: keywords and parameter defaults, init_process_group('nccl'), argparse defaults,
+    assignments and {'backend': 'nccl'}; and dist.is_nccl_available()."""
 
     flavour = "runtime"
 
     def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
+        if isinstance(node, cst.IfExp):
+            body = self._swap(node.body, original)
+            orelse = self._swap(node.orelse, original)
+            if body is None and orelse is None:
+                return None
+            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
         if not isinstance(node, cst.SimpleString) or node.evaluated_value != "nccl":
             return None
         if self.flavour == "npu":
@@ -307,10 +397,19 @@ class NcclBackend(RuleTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""
+        if name.split(".")[-1] == "is_nccl_available" and not original.args:
+            if self.flavour == "npu":
+                self.fix(original, "is_nccl_available() -> is_hccl_available()")
+                return updated.with_changes(func=expr(name.rsplit(".", 1)[0] + ".is_hccl_available")
+                                            if "." in name else cst.Name("is_hccl_available"))
+            self.fix(original, f"is_nccl_available() -> {RUNTIME}.dist_backend() != 'gloo'")
+            self.need_import(RUNTIME)
+            return expr(f'({RUNTIME}.dist_backend() != "gloo")')
+        argparse = name.endswith("add_argument")
         args = list(updated.args)
         changed = False
         for i, (old, arg) in enumerate(zip(original.args, args)):
-            wanted = (arg.keyword is not None and arg.keyword.value == "backend") or (
+            wanted = _keyword(arg) == "backend" or (argparse and _keyword(arg) == "default") or (
                 i == 0 and arg.keyword is None and not arg.star and name.split(".")[-1] == "init_process_group")
             new = self._swap(arg.value, old) if wanted else None
             if new is not None:
@@ -323,6 +422,19 @@ class NcclBackend(RuleTransformer):
             return updated
         new = self._swap(updated.default, original)
         return updated if new is None else updated.with_changes(default=new)
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if not _named([t.target for t in original.targets], "backend"):
+            return updated
+        new = self._swap(updated.value, original)  # dist_backend = 'nccl'
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
+        key = original.key
+        if not isinstance(key, cst.SimpleString) or key.evaluated_value not in ("backend", "dist_backend"):
+            return updated
+        new = self._swap(updated.value, original)
+        return updated if new is None else updated.with_changes(value=new)
 
 
 def npu_flavour(cls: type) -> type:

@@ -1,17 +1,22 @@
-"""NPU113: 'cuda' device strings -> 'npu' (direct NPU port).
+"""NPU113: 'cuda' device strings -> 'npu', `.is_cuda` -> `.is_npu` (direct NPU port).
 
 Before::
 
     x = torch.zeros(3, device='cuda')
     y = y.to('cuda:1')
+    local = f"cuda:{rank}"
+    on_gpu = x.is_cuda
 
 After::
 
     x = torch.zeros(3, device='npu')
     y = y.to('npu:1')
+    local = f"npu:{rank}"
+    on_gpu = x.is_npu
 
-Why: same positions as NPU103 (torch.device(...), .to(...), `device=` keywords and defaults), for a
-tree that only targets NPUs.
+Why: same positions as NPU103 (torch.device, .to, torch.autocast, device/device_type/map_location/
+pin_memory_device keywords and defaults, argparse defaults, device assignments, f"cuda:{i}" and 'cuda:{}'
+anywhere), for a tree that only targets NPUs. torch_npu adds Tensor.is_npu.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from npuport.rewriters.base import Rule
 
 class NpuDeviceStringRule(Rule):
     ID = "NPU113"
-    DESCRIPTION = "direct NPU port: rewrite 'cuda'/'cuda:N' in device positions to 'npu'/'npu:N'"
+    DESCRIPTION = "direct NPU port: rewrite 'cuda' device strings (as NPU103 finds them) to 'npu', .is_cuda to .is_npu"
     FIXABLE = True
     TRIGGERS = ("cuda",)
-    PATTERN = r"""['"]cuda(:\d+)?['"]"""
+    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""
     Transformer = npu_flavour(DeviceString)

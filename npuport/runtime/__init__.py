@@ -120,6 +120,14 @@ def current() -> Any:
     return torch.device("cpu") if kind == "cpu" else torch.device(kind, current_device())
 
 
+def on_accelerator(tensor: Any) -> bool:
+    """`tensor.is_cuda` for any accelerator: True when it lives on an npu or cuda device."""
+    device = getattr(tensor, "device", None)
+    if device is None:
+        return bool(tensor.is_cuda)
+    return getattr(device, "type", None) in ("npu", "cuda")
+
+
 def device_count() -> int:
     """Number of devices of the chosen type (1 on cpu)."""
     backend = _backend()
@@ -239,6 +247,6 @@ def missing(name: str, error: BaseException) -> Missing:
 
 def __getattr__(name: str) -> Any:
     # `npuport.runtime.ops` without importing torch at package import.
-    if name in ("ops", "timing", "mmcv_amp"):
+    if name in ("ops", "timing", "mmcv_amp", "amp"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

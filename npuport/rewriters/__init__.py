@@ -18,6 +18,7 @@ from npuport.rewriters.collections_abc import CollectionsAbcRule
 from npuport.rewriters.cuda_amp import CudaAmpRule
 from npuport.rewriters.cuda_call import CudaCallRule
 from npuport.rewriters.cuda_device_string import CudaDeviceStringRule
+from npuport.rewriters.cuda_only_apis import CudaOnlyApisRule
 from npuport.rewriters.dynamic_shape_sites import DynamicShapeSitesRule
 from npuport.rewriters.hand_rolled_fps import HandRolledFpsRule
 from npuport.rewriters.hccl_backend import HcclBackendRule
@@ -43,7 +44,7 @@ __all__ = ["RULES", "DEFAULT_RULES", "Change", "Rule", "get", "resolve", "apply"
 RULES: dict[str, type[Rule]] = {
     rule.ID: rule
     for rule in (
-        CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule,
+        CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule, CudaOnlyApisRule,
         NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
         Int64CreationRule, RoiFloatCastRule,
         DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,

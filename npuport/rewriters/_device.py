@@ -31,6 +31,12 @@ RUNTIME_API = {
     "memory_allocated": "memory_allocated",
     "reset_peak_memory_stats": "reset_peak_memory_stats",
     "empty_cache": "empty_cache",
+    "memory_reserved": "memory_reserved",
+    "max_memory_reserved": "max_memory_reserved",
+    "reset_max_memory_allocated": "reset_max_memory_allocated",
+    "memory_stats": "memory_stats",
+    "get_device_name": "get_device_name",
+    "device": "device_guard",
 }
 
 _CUDA_STRING = re.compile(r"""^(?P<q>[rRuU]?['"])cuda(?::(?P<index>\d+))?['"]$""")
@@ -251,7 +257,7 @@ def swap_cuda_string(node: cst.BaseExpression, flavour: str) -> Optional[tuple[c
 DEVICE_KEYWORDS = frozenset({"device", "device_type", "map_location", "device_id", "pin_memory_device"})
 #: calls whose first positional argument is a device (names or dotted-name endings)
 POSITIONAL_DEVICE = frozenset({"torch.device", "device", "torch.autocast", "torch.amp.autocast",
-                               "torch.amp.GradScaler", "torch.Generator"})
+                               "torch.amp.GradScaler", "torch.Generator", "torch.set_default_device"})
 #: 'cuda:' followed by an index, a format field or nothing: a device string wherever it stands
 _CUDA_PREFIX = re.compile(r"""^(?P<p>[rRuU]?)(?P<q>['"])cuda:(?P<rest>\d+|\{[^{}'"]*\}|%[ds]|)(?P=q)$""")
 

@@ -21,14 +21,14 @@ After::
     with torch.autocast(npuport.runtime.device_type()): on_gpu = npuport.runtime.on_accelerator(x)
 
 Why: a hard-coded 'cuda' fails on an NPU. A plain 'cuda' is changed only in a device position: the first
-argument of torch.device, .to, torch.autocast, torch.amp.GradScaler and torch.Generator; the keywords (and
-parameter defaults) device, device_type, map_location, device_id and pin_memory_device (torch_npu's
-transfer_to_npu list, plus DataLoader's); an argparse `default=`; a value assigned to a name containing
-"device"; a {'device': ...} entry; either branch of a conditional expression there. 'cuda:' followed by
-an index, a format field ('cuda:{}', 'cuda:%d') or nothing, and f"cuda:{i}", are device strings anywhere.
-'cuda' elsewhere (other dict keys, `mode = 'cuda'`, docstrings, messages, comparisons) is left alone.
-`.is_cuda` is False on an NPU tensor: on_accelerator(x) is True on npu and cuda. A default is evaluated at
-import time, after torch is imported.
+argument of torch.device, .to, torch.autocast, torch.amp.GradScaler, torch.Generator and
+torch.set_default_device; the keywords (and parameter defaults) device, device_type, map_location, device_id
+and pin_memory_device (torch_npu's transfer_to_npu list, plus DataLoader's); an argparse `default=`; a value
+assigned to a name containing "device"; a {'device': ...} entry; either branch of a conditional expression
+there. 'cuda:' followed by an index, a format field ('cuda:{}', 'cuda:%d') or nothing, and f"cuda:{i}", are
+device strings anywhere. 'cuda' elsewhere (other dict keys, `mode = 'cuda'`, docstrings, messages,
+comparisons) is left alone. `.is_cuda` is False on an NPU tensor: on_accelerator(x) is True on npu and cuda.
+A default is evaluated at import time, after torch is imported.
 """
 
 from __future__ import annotations

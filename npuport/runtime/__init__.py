@@ -189,6 +189,45 @@ def empty_cache() -> None:
         backend.empty_cache()
 
 
+def memory_reserved(device: Any = None) -> int:
+    """Bytes the caching allocator holds on the device (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.memory_reserved(device)
+
+
+def max_memory_reserved(device: Any = None) -> int:
+    """Peak bytes the caching allocator held on the device (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.max_memory_reserved(device)
+
+
+def reset_max_memory_allocated(device: Any = None) -> None:
+    """Restart the peak of max_memory_allocated (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.reset_max_memory_allocated(device)
+
+
+def memory_stats(device: Any = None) -> dict:
+    """The allocator's statistics for the device ({} on cpu)."""
+    backend = _backend()
+    return {} if backend is None else backend.memory_stats(device)
+
+
+def get_device_name(device: Any = None) -> str:
+    """The device's name ('cpu' on cpu)."""
+    backend = _backend()
+    return "cpu" if backend is None else backend.get_device_name(device)
+
+
+def device_guard(index: Any) -> Any:
+    """`with torch.cuda.device(i):` on the chosen device type: a context that makes `i` current (none on cpu)."""
+    import contextlib
+
+    backend = _backend()
+    return contextlib.nullcontext() if backend is None else backend.device(index)
+
+
 def dist_backend() -> str:
     """torch.distributed backend for the device: hccl, nccl or gloo."""
     return DIST_BACKENDS[device_type()]

@@ -7,10 +7,10 @@ Before::
 
 After::
 
-    import npuport.runtime
     try:
         import torchvision
     except ImportError as import_error:  # torchvision is optional (npuport)
+        import npuport.runtime
         torchvision = npuport.runtime.missing("torchvision", import_error)
     try:
         from torchvision.ops import nms as tv_nms
@@ -124,10 +124,10 @@ class _OptionalTorchvision(RuleTransformer):
                 continue
             if any(uses.values()):
                 # used later, in functions: a stand-in that names what is missing when it is used
-                fallback = "\n    ".join(f'{name} = npuport.runtime.missing("{what}", import_error)'
-                                       for name, what in bound)
+                # imported here: the module's own imports may come after this one
+                fallback = "\n    ".join(["import npuport.runtime"] + [
+                    f'{name} = npuport.runtime.missing("{what}", import_error)' for name, what in bound])
                 handler = f"except ImportError as import_error:  {_COMMENT}\n    {fallback}\n"
-                self.need_import("npuport.runtime")
                 how = "a stand-in that raises ImportError when used"
             else:
                 fallback = " = ".join(dict.fromkeys(name for name, _ in bound)) + " = None"

@@ -145,39 +145,41 @@ class TorchCudaApi(_SkipImports):
         return updated.with_changes(func=expr(f"{RUNTIME}.{RUNTIME_API[api]}"))
 
     def leave_IfExp(self, original: cst.IfExp, updated: cst.IfExp) -> cst.BaseExpression:
-        """`'cuda' if torch.cuda.is_available() else 'cpu'`: the guard now means "any accelerator", so the
-        branch it selects must name that accelerator, not cuda."""
-        test = original.test
+        """`'cuda' if torch.cuda.is_available() else 'cpu'` (or `'cpu' if not ... else 'cuda'`): the guard now
+        means "any accelerator", so the branch it selects must name that accelerator, not cuda."""
+        test, negated = original.test, False
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test, negated = test.expression, True
         if not (isinstance(test, cst.Call) and not test.args and dotted(test.func) == "torch.cuda.is_available"):
             return updated
         if self._cuda_build:
             return updated
-        body = updated.body
-        if isinstance(body, cst.SimpleString):
-            swapped = swap_cuda_string(body, self.flavour)
-            new_body = None if swapped is None else swapped[0]
-        elif isinstance(body, cst.Call) and dotted(body.func) in ("torch.device", "device") and body.args \
-                and body.args[0].keyword is None:
-            swapped = swap_cuda_string(body.args[0].value, self.flavour)
-            new_body = None if swapped is None else body.with_changes(
-                args=[body.args[0].with_changes(value=swapped[0]), *body.args[1:]])
+        branch = updated.orelse if negated else updated.body
+        if isinstance(branch, cst.SimpleString):
+            swapped = swap_cuda_string(branch, self.flavour)
+            new_branch = None if swapped is None else swapped[0]
+        elif isinstance(branch, cst.Call) and dotted(branch.func) in ("torch.device", "device") and branch.args \
+                and branch.args[0].keyword is None:
+            swapped = swap_cuda_string(branch.args[0].value, self.flavour)
+            new_branch = None if swapped is None else branch.with_changes(
+                args=[branch.args[0].with_changes(value=swapped[0]), *branch.args[1:]])
         else:
             return updated
-        if new_body is None:
+        if new_branch is None:
             return updated
         # one site for the guard and its branch
         guard = (test, test.func, test.func.value)  # type: ignore[attr-defined]
         self.sites = [site for site in self.sites if not any(site[0] is node for node in guard)]
         if self.flavour == "runtime":
             self.need_import(RUNTIME)
-            orelse = original.orelse
-            if isinstance(body, cst.SimpleString) and body.value[1:-1] == "cuda" and \
-                    isinstance(orelse, cst.SimpleString) and orelse.evaluated_value == "cpu":
+            other = original.body if negated else original.orelse
+            if isinstance(branch, cst.SimpleString) and branch.value[1:-1] == "cuda" and \
+                    isinstance(other, cst.SimpleString) and other.evaluated_value == "cpu":
                 # device_type() is already 'cpu' where no accelerator is
                 self.fix(original, f"{code(original)} -> {RUNTIME}.device_type()")
                 return expr(f"{RUNTIME}.device_type()")
         self.fix(original, f"{swapped[1]} in the branch that the guard torch.cuda.is_available() selects")
-        return updated.with_changes(body=new_body)
+        return updated.with_changes(orelse=new_branch) if negated else updated.with_changes(body=new_branch)
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
         if self.flavour == "npu":

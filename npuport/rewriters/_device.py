@@ -131,6 +131,16 @@ class TorchCudaApi(_SkipImports):
             return False
         return True
 
+    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+        """Direct flavour: `from torch.cuda.amp import X` -> `from torch_npu.npu.amp import X` (torch.npu is an
+        attribute that torch_npu sets, not an importable module; torch_npu.npu is)."""
+        module = None if original.module is None or original.relative else dotted(original.module)
+        if self.flavour != "npu" or module is None or not (module + ".").startswith("torch.cuda."):
+            return updated
+        new = "torch_npu.npu" + module[len("torch.cuda"):]
+        self.fix(original, f"from {module} import ... -> from {new} import ...")
+        return updated.with_changes(module=expr(new))
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         if self.flavour == "npu":
             return updated

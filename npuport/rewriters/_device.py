@@ -337,15 +337,13 @@ class DeviceString(RuleTransformer):
         device = cst.FormattedStringExpression(expression=expr(f"{RUNTIME}.device_type()"))
         return updated.with_changes(parts=[device, parts[0].with_changes(value=text[len("cuda"):]), *parts[1:]])
 
-    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
-        if original.attr.value != "is_cuda":
-            return updated
-        if self.flavour == "npu":
-            self.fix(original, ".is_cuda -> .is_npu")
-            return updated.with_changes(attr=cst.Name("is_npu"))
-        self.fix(original, f".is_cuda -> {RUNTIME}.on_accelerator(...)")
-        self.need_import(RUNTIME)
-        return cst.Call(func=expr(f"{RUNTIME}.on_accelerator"), args=[cst.Arg(updated.value)])
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        # `x.is_cuda` is False on an NPU tensor. It often guards a CUDA-only kernel (mmcv.ops, a .cu extension),
+        # where "any accelerator" would call that kernel on the NPU: reported, for a hand to decide.
+        if node.attr.value == "is_cuda":
+            better = ".is_npu" if self.flavour == "npu" else f"{RUNTIME}.on_accelerator(x)"
+            self.report(node, f".is_cuda is False on an NPU: where it means 'on the accelerator' use {better}; "
+                              "where it selects a CUDA kernel keep it")
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""

@@ -1,4 +1,4 @@
-"""NPU103: 'cuda' device strings and `.is_cuda` -> npuport.runtime.device_type() / on_accelerator().
+"""NPU103: 'cuda' device strings -> npuport.runtime.device_type(); `.is_cuda` reported.
 
 Before::
 
@@ -8,7 +8,7 @@ Before::
     def grid_anchors(self, featmap_sizes, device='cuda'): ...
     parser.add_argument('--device', default='cuda')
     local = f"cuda:{rank}"; other = 'cuda:{}'.format(gpu)
-    with torch.autocast('cuda'): on_gpu = x.is_cuda
+    with torch.autocast('cuda'): ...
 
 After::
 
@@ -18,7 +18,7 @@ After::
     def grid_anchors(self, featmap_sizes, device=npuport.runtime.device_type()): ...
     parser.add_argument('--device', default=npuport.runtime.device_type())
     local = f"{npuport.runtime.device_type()}:{rank}"; other = f"{npuport.runtime.device_type()}:{{}}".format(gpu)
-    with torch.autocast(npuport.runtime.device_type()): on_gpu = npuport.runtime.on_accelerator(x)
+    with torch.autocast(npuport.runtime.device_type()): ...
 
 Why: a hard-coded 'cuda' fails on an NPU. A plain 'cuda' is changed only in a device position: the first
 argument of torch.device, .to, torch.autocast, torch.amp.GradScaler, torch.Generator and
@@ -27,8 +27,10 @@ and pin_memory_device (torch_npu's transfer_to_npu list, plus DataLoader's); an 
 assigned to a name containing "device"; a {'device': ...} entry; either branch of a conditional expression
 there. 'cuda:' followed by an index, a format field ('cuda:{}', 'cuda:%d') or nothing, and f"cuda:{i}", are
 device strings anywhere. 'cuda' elsewhere (other dict keys, `mode = 'cuda'`, docstrings, messages,
-comparisons) is left alone. `.is_cuda` is False on an NPU tensor: on_accelerator(x) is True on npu and cuda.
-A default is evaluated at import time, after torch is imported.
+comparisons) is left alone. A default is evaluated at import time, after torch is imported.
+`x.is_cuda` is False on an NPU tensor, but it often guards a CUDA-only kernel (mmcv.ops, a .cu extension),
+where "any accelerator" would call that kernel on the NPU: it is reported; `npuport.runtime.on_accelerator(x)`
+is the device-neutral form where it means "on the accelerator".
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from npuport.rewriters.base import Rule
 class CudaDeviceStringRule(Rule):
     ID = "NPU103"
     DESCRIPTION = ("rewrite 'cuda' in device positions, 'cuda:N'/f'cuda:{i}'/'cuda:{}' anywhere, to "
-                   "npuport.runtime.device_type(); x.is_cuda to npuport.runtime.on_accelerator(x)")
+                   "npuport.runtime.device_type(); report x.is_cuda")
     FIXABLE = True
     TRIGGERS = ("cuda",)
     PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""

@@ -184,3 +184,14 @@ def test_runtime_twins_of_torch_cuda_run_on_cpu(monkeypatch) -> None:
     assert scope["name"] == "cpu" and scope["held"] == 0 and scope["stats"] == {}
     runtime.reset()
 
+
+def test_legacy_cuda_tensor_constructors_on_cpu(monkeypatch) -> None:
+    from npuport import runtime
+
+    monkeypatch.setenv("NPUPORT_DEVICE", "cpu")
+    runtime.reset()
+    new, _ = apply("a = torch.cuda.FloatTensor(2, 3)\nb = torch.cuda.LongTensor([1, 2])\n", ["NPU102"])
+    scope = _run(new, npuport=sys.modules["npuport"])
+    assert scope["a"].shape == (2, 3) and scope["a"].dtype == torch.float32
+    assert scope["b"].tolist() == [1, 2] and scope["b"].dtype == torch.int64
+    runtime.reset()

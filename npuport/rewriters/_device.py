@@ -39,6 +39,10 @@ RUNTIME_API = {
     "device": "device_guard",
 }
 
+#: torch.cuda.FloatTensor(...) and friends: legacy constructors, the CPU type moved to the current device
+LEGACY_TENSORS = frozenset(f"{kind}Tensor" for kind in ("Float", "Double", "Half", "BFloat16", "Long", "Int",
+                                                         "Short", "Char", "Byte", "Bool"))
+
 _CUDA_STRING = re.compile(r"""^(?P<q>[rRuU]?['"])cuda(?::(?P<index>\d+))?['"]$""")
 
 
@@ -148,6 +152,14 @@ class TorchCudaApi(_SkipImports):
         if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
             return updated
         api = name.rsplit(".", 1)[1]
+        if api in LEGACY_TENSORS:  # a call: fixed here, not reported as a use of torch.cuda
+            self.sites = [site for site in self.sites if site[0] is not original.func]
+            self.fix(original, f"{name}(...) -> {RUNTIME}.legacy_tensor('{api}', ...)")
+            self.need_import(RUNTIME)
+            return updated.with_changes(func=expr(f"{RUNTIME}.legacy_tensor"),
+                                        args=[cst.Arg(cst.SimpleString(f'"{api}"'), comma=cst.Comma(
+                                            whitespace_after=cst.SimpleWhitespace(" "))) if updated.args else
+                                              cst.Arg(cst.SimpleString(f'"{api}"')), *updated.args])
         if api not in RUNTIME_API or self._build_guard(original, name):
             return updated
         self.fix(original, f"{name}() -> {RUNTIME}.{RUNTIME_API[api]}()")

@@ -17,8 +17,10 @@ picks the right one. Mapped: synchronize, device_count, current_device, set_devi
 manual_seed (-> manual_seed_all: each process drives one device), is_available, the memory statistics
 that loggers print (max_memory_allocated, memory_allocated, reset_peak_memory_stats, reset_max_memory_allocated,
 memory_reserved, max_memory_reserved, memory_stats, empty_cache: 0, {} or a no-op on the CPU), get_device_name,
-and the `with torch.cuda.device(i):` context (-> device_guard(i)). Any other torch.cuda.X (Stream, Event, ...)
-is reported, not changed; torch.cuda.amp is NPU405's.
+the `with torch.cuda.device(i):` context (-> device_guard(i)), and the legacy constructors
+torch.cuda.FloatTensor(...) and friends (-> legacy_tensor('FloatTensor', ...): the CPU type's constructor, moved
+to the current device; a type check such as isinstance(x, torch.cuda.FloatTensor) is reported). Any other
+torch.cuda.X (Stream, Event, ...) is reported, not changed; torch.cuda.amp is NPU405's.
 
 Meaning: once rewritten, the guard `torch.cuda.is_available()` means "any accelerator", so the branch it selects
 must not name cuda: `'cuda' if torch.cuda.is_available() else 'cpu'` becomes `npuport.runtime.device_type()`

@@ -228,6 +228,12 @@ def device_guard(index: Any) -> Any:
     return contextlib.nullcontext() if backend is None else backend.device(index)
 
 
+def legacy_tensor(type_name: str, *args: Any, **kwargs: Any) -> Any:
+    """`torch.cuda.FloatTensor(...)` (sizes or data) on the current device: `torch.FloatTensor(...)` moved there."""
+    torch = _torch()
+    return getattr(torch, type_name)(*args, **kwargs).to(current())
+
+
 def dist_backend() -> str:
     """torch.distributed backend for the device: hccl, nccl or gloo."""
     return DIST_BACKENDS[device_type()]

@@ -427,9 +427,11 @@ class NcclBackend(RuleTransformer):
         name = dotted(original.func) or ""
         if name.split(".")[-1] == "is_nccl_available" and not original.args:
             if self.flavour == "npu":
+                if "." not in name:  # imported by name: is_hccl_available would need its own import
+                    self.report(original, "is_nccl_available(): use torch.distributed.is_hccl_available()")
+                    return updated
                 self.fix(original, "is_nccl_available() -> is_hccl_available()")
-                return updated.with_changes(func=expr(name.rsplit(".", 1)[0] + ".is_hccl_available")
-                                            if "." in name else cst.Name("is_hccl_available"))
+                return updated.with_changes(func=expr(name.rsplit(".", 1)[0] + ".is_hccl_available"))
             self.fix(original, f"is_nccl_available() -> {RUNTIME}.dist_backend() != 'gloo'")
             self.need_import(RUNTIME)
             return expr(f'({RUNTIME}.dist_backend() != "gloo")')

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import libcst as cst  # noqa: E402
 
-from npuport.scan import python_files, scan  # noqa: E402
+from npuport.commands.scan import python_files, scan  # noqa: E402
 
 SDISTS = [
     ("https://files.pythonhosted.org/packages/64/fa/b9fc21e63571d16620f28f6937626d5f8866ecd45a781f5d6c3fe2a9158f/"

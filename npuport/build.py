@@ -18,6 +18,7 @@ import venv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import proc
 from .errors import CheckFailed
 from .recipe import Recipe
 from .sources import copy_tree
@@ -32,8 +33,7 @@ class Command:
     env: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        prefix = " ".join(f"{k}={v}" for k, v in self.env.items())
-        return (prefix + " " if prefix else "") + " ".join(self.argv)
+        return proc.command_line(self.argv, self.env)
 
 
 def env_python(ws: Workspace) -> Path:
@@ -69,13 +69,19 @@ def plan(ws: Workspace, recipe: Recipe) -> list[Command]:
     return cmds
 
 
-def create_env(ws: Workspace) -> None:
+def create_env(ws: Workspace, name: str = "") -> None:
     """A venv at WS/env that sees the invoking environment's packages (torch, torch_npu, npuport)."""
     root = ws.root / "env"
+    what = f"could not create the environment{' of ' + name if name else ''} at {root}"
+    hint = " (is the venv module with ensurepip installed? e.g. apt-get install python3-venv)"
     if not env_python(ws).exists():
-        venv.EnvBuilder(with_pip=True, system_site_packages=True, clear=True).create(root)
-    out = subprocess.run([str(env_python(ws)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         check=True, capture_output=True, text=True)
+        try:
+            venv.EnvBuilder(with_pip=True, system_site_packages=True, clear=True).create(root)
+        except (subprocess.CalledProcessError, OSError) as exc:  # venv's ensurepip
+            detail = proc.last_line(getattr(exc, "stderr", None), str(exc)) or type(exc).__name__
+            raise CheckFailed(f"{what}: {detail}{hint}") from None
+    out = proc.run([str(env_python(ws)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                   what=what, hint=hint)
     parent = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *_source_checkout()}
     Path(out.stdout.strip(), "npuport-parent.pth").write_text("\n".join(sorted(parent)) + "\n")
     tv = torch_version()
@@ -102,26 +108,15 @@ def run(ws: Workspace, recipe: Recipe, key: str, log=None) -> bool:
         return False
     stamp = ws.root / "env" / STAMP
     stamp.unlink(missing_ok=True)
-    try:
-        create_env(ws)
-    except (subprocess.CalledProcessError, OSError) as exc:  # venv's ensurepip, the env's python
-        detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines()[-1:] or [type(exc).__name__]
-        raise CheckFailed(f"could not create the environment of {recipe.name} at {ws.root / 'env'}: {detail[0]} "
-                          f"(is the venv module with ensurepip installed? e.g. apt-get install python3-venv)") from None
+    create_env(ws, recipe.name)
     for inst in recipe.installs:
         dest = build_dir(ws, inst.source)
         if dest.exists():
             shutil.rmtree(dest)
         copy_tree(ws.src(inst.source), dest)
     for cmd in plan(ws, recipe):
-        if log:
-            log(f"+ {cmd}")
-        env = {**os.environ, **cmd.env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        proc = subprocess.run(cmd.argv, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            logf = ws.root / "env" / "build-failed.log"
-            logf.write_text(f"$ {cmd}\n{proc.stdout}\n{proc.stderr}")
-            raise CheckFailed(f"build of {recipe.name} failed at `{cmd}`: {tail[0]} (full log: {logf})")
+        proc.run(cmd.argv, what=f"build of {recipe.name}", extra_env=cmd.env,
+                 env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                 log_file=ws.root / "env" / "build-failed.log", echo=log)
     stamp.write_text(json.dumps({"key": key, "torch": torch_version(), "python": sys.version.split()[0]}) + "\n")
     return True

@@ -3,50 +3,19 @@ that `npuport --help` stays fast (no torch, no libcst)."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from . import __version__
+from . import __version__, output
+from .commands.data import FORMATS
+from .commands.options import (device_option, dry_run_option, fetch_options, json_option, overlay_options,
+                               recipes_option, workspace_option)
 from .errors import NpuportError
 from .launch.options import launch_options, topology_options
+from .output import emit_json, log
 
 EXIT_DOC = "Exit codes: 0 ok, 1 a check or run failed, 2 usage error."
-
-
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=1, sort_keys=False, default=str))
-
-
-def log(msg: str) -> None:
-    click.echo(msg, err=True)
-
-
-def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout; logs go to stderr.")(f)
-
-
-def dry_run_option(f):
-    return click.option("--dry-run", is_flag=True, help="Print the plan and the exact commands, change nothing.")(f)
-
-
-def recipes_option(f):
-    return click.option("--recipes", "recipe_dirs", multiple=True, metavar="DIR",
-                        help="Also look for recipes in DIR (<name>/recipe.toml); repeatable.")(f)
-
-
-def fetch_options(f):
-    f = click.option("--offline", is_flag=True, help="Use the cache only; say what is missing.")(f)
-    f = click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO",
-                     help="Rewrite URL prefixes (like git's insteadOf); repeatable. Also NPUPORT_MIRROR.")(f)
-    f = click.option("--source", "sources", multiple=True, metavar="NAME=PATH",
-                     help="Use a local tree (or archive) for one source of the recipe; repeatable.")(f)
-    return f
-
-
-def workspace_option(f):
-    return click.option("--workspace", metavar="DIR", help="Workspace folder (default: per recipe, or NPUPORT_WORKSPACE/NAME).")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EXIT_DOC)
@@ -90,7 +59,7 @@ def show_cmd(name: str, as_json: bool, recipe_dirs) -> None:
 @click.argument("name")
 @click.option("--mmcv", "mmcv_version", metavar="VER", help="The mmcv version to build on (see `npuport show NAME`).")
 @workspace_option
-@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Device the workspace targets (default: detect).")
+@device_option("Device the workspace targets (default: detect).")
 @fetch_options
 @click.option("--force", is_flag=True, help="Replace hand edits in the workspace.")
 @click.option("--amp", type=click.Choice(["apex", "native"]),
@@ -109,19 +78,8 @@ def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, 
                 offline=offline, dry_run=dry_run, force=force, amp=amp, device=device, log=log)
     if as_json:
         emit_json(res.to_json())
-        return
-    if dry_run:
-        click.echo(f"plan for {res.recipe} in {res.workspace} (dry run, nothing changed):")
-        for s in res.sources:
-            click.echo(f"  fetch  {s['name']}: {s['pin']}")
-        for s in res.steps:
-            click.echo(f"  patch  {s['id']} ({s['kind']} {s['source']}): {s['why']}")
-        for c in res.build:
-            click.echo(f"  build  {c}")
-        return
-    state = "updated" if res.changed else "already up to date"
-    click.echo(f"{res.recipe}: workspace {res.workspace} {state}; build {'done' if res.built else 'cached'}; "
-               f"lock {res.lock_hash[:12]}")
+    else:
+        click.echo(output.setup_text(res))
 
 
 @cli.command("verify-patches")
@@ -135,7 +93,6 @@ def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, as_js
     """Prove every step of every recipe applies, exactly and idempotently, to every pinned version."""
     from . import recipe
     from .commands.verify import verify
-    from .table import format_rows
 
     chosen = list(names) or recipe.all_names(recipe_dirs)
     recipes = [recipe.load(n, recipe_dirs) for n in chosen]
@@ -144,7 +101,7 @@ def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, as_js
     if as_json:
         emit_json({"ok": report.ok, "recipes": [v.to_json() for v in report.versions]})
     else:
-        click.echo(format_rows(("recipe", "version", "step", "status", "detail"), report.rows()))
+        click.echo(output.verify_table(report))
         click.echo(report.summary(), err=True)
     sys.exit(0 if report.ok else 1)
 
@@ -185,7 +142,7 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @click.argument("name")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
 @launch_options
-@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
+@device_option()
 @click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
 @click.option("--max-iters", type=int, help="Train N iterations (default 50 in performance mode).")
 @click.option("--epochs", type=int, help="Train N epochs.")
@@ -223,15 +180,9 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
                         profile=profile_)
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
-        nodes = [{"node": n.node, "command": n.argv, "env": n.env, "shell": n.shell()} for n in res.plan.nodes]
-        emit_json({"command": res.launch.argv, "env": res.launch.env, "nodes": nodes,
-                   "slurm_script": str(res.plan.script) if res.plan.script else None,
-                   "work_dir": str(res.work_dir), "results": res.results})
-    elif dry_run:
-        click.echo(res.plan.describe())
-    elif res.results is not None:
-        click.echo(res.table)
-        click.echo(f"results: {res.work_dir / 'results.json'}")
+        emit_json(output.train_json(res))
+    elif (text := output.train_text(res, dry_run)) is not None:
+        click.echo(text)
 
 
 @cli.command("profile")
@@ -239,7 +190,7 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
 @click.option("--iters", type=int, default=20, show_default=True, help="Training iterations to run.")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Iterations before the census counts sites.")
-@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if present, else cuda, else cpu.")
+@device_option()
 @click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
 @click.option("--img-scale", metavar="W,H", help="Resize every image to W,H (a fixed size: static shapes need one).")
 @click.option("--compile", "compile_", is_flag=True,
@@ -270,8 +221,7 @@ def profile_cmd(name, extra, iters, warmup, device, data, img_scale, compile_, b
 @cli.command("doctor")
 @topology_options
 @click.option("--recipe", "recipe_name", metavar="NAME", help="Check with this recipe's NPU variables.")
-@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]), help="Default: npu if torch_npu is installed, "
-              "else cuda, else cpu.")
+@device_option()
 @click.option("--cann", metavar="PATH", help="CANN toolkit (default ASCEND_TOOLKIT_HOME, then the standard path).")
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="As for train; repeatable.")
 @click.option("--work-dir", metavar="DIR", default=".", show_default=True, help="Where the run writes (disk check).")
@@ -280,7 +230,8 @@ def profile_cmd(name, extra, iters, warmup, device, data, img_scale, compile_, b
 def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_dirs, **topo_kw):
     """Check this machine before a launch: versions, CANN, devices, master, HCCL timeout, disk, pip index."""
     from . import recipe
-    from .commands.doctor import DoctorOptions, detect_device, doctor
+    from .commands.doctor import DoctorOptions, doctor
+    from .launch.device import detect_device
     from .launch.npu_env import parse_overrides
     from .launch.options import topology_from
 
@@ -305,7 +256,7 @@ def doctor_cmd(recipe_name, device, cann, env_pairs, work_dir, as_json, recipe_d
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- DRIVER_ARGS...]")
 @click.option("--checkpoint", required=True, metavar="FILE", help="A checkpoint written by `npuport train`.")
 @click.option("--data", required=True, metavar="DIR", help="The data set root (COCO layout) to evaluate on.")
-@click.option("--device", type=click.Choice(["npu", "cuda", "cpu"]))
+@device_option("Default: as the evaluation process finds it: NPUPORT_DEVICE, else npu, cuda or cpu, the first present.")
 @click.option("--img-scale", metavar="W,H", help="The image scale the model was trained with.")
 @click.option("--score-thr", type=float, help="Score threshold (low values for barely trained models).")
 @workspace_option
@@ -324,8 +275,7 @@ def eval_cmd(name, extra, checkpoint, data, device, img_scale, score_thr, worksp
     if as_json:
         emit_json(metrics)
     else:
-        shown = {k: v for k, v in metrics.items() if k.endswith("mAP")}
-        click.echo("  ".join(f"{k} {v:.3f}" for k, v in shown.items()) or json.dumps(metrics))
+        click.echo(output.eval_text(metrics))
 
 
 @cli.command("scan")
@@ -336,7 +286,7 @@ def scan_cmd(path, select, as_json):
     """Report the NPU porting sites in any tree (exit 1 when there are some, like black --check)."""
     from pathlib import Path
 
-    from .scan import scan
+    from .commands.scan import scan
 
     report = scan(Path(path), list(select) or None)
     if as_json:
@@ -355,14 +305,12 @@ def port_cmd(path, select, mode):
     """Apply the fixable rewriters to any tree."""
     from pathlib import Path
 
-    from .scan import port
+    from .commands.scan import port
 
     report = port(Path(path), list(select) or None, write=mode == "write")
     if mode == "diff":
         click.echo(report.diff, nl=False)
-        sm = report.summary()
-        click.echo(f"{sm['files_changed']} file(s) would change, {sm['fixes']} fix(es), {sm['manual']} site(s) need a hand; "
-                   "nothing written (--write to apply)", err=True)
+        click.echo(output.port_diff_summary(report), err=True)
     else:
         click.echo(report.format_text())
 
@@ -370,16 +318,6 @@ def port_cmd(path, select, mode):
 @cli.group("overlay")
 def overlay_group() -> None:
     """Hand-made ports' whole-file overlays: audit them, import them as recipe steps, shrink them to diffs."""
-
-
-def overlay_options(f):
-    f = click.option("--max-downloads", type=click.IntRange(0), default=6, show_default=True,
-                     help="Other published versions fetched to find the one a file was cut from (0: no search).")(f)
-    f = click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Rewrite URL prefixes; repeatable.")(f)
-    f = click.option("--map", "maps", multiple=True, metavar="FILE=UPSTREAM/PATH",
-                     help="The upstream path a file of DIR replaces (default: its own path, or by name and content).")(f)
-    f = click.option("--onto", required=True, metavar="NAME==VERSION", help="The upstream the overlay goes onto.")(f)
-    return click.argument("folder", metavar="DIR", type=click.Path(exists=True, file_okay=False))(f)
 
 
 @overlay_group.command("audit")
@@ -427,24 +365,14 @@ def overlay_import_cmd(folder, onto, maps, mirrors, max_downloads, out, step_id,
 def overlay_to_patch_cmd(folder, onto, maps, mirrors, max_downloads, out, as_json):
     """Turn DIR's real changes into the rewriters that make them and a minimal zero-fuzz diff of the rest
     (exit 1 when no file is a real change)."""
-    from .overlay import to_patch
+    from .commands.overlay import to_patch_file
 
-    res = to_patch(folder, onto, maps, mirror_pairs=mirrors, max_downloads=max_downloads)
-    if out and res.diff:
-        import os
-        from pathlib import Path
-
-        tmp = Path(out).with_name(Path(out).name + ".tmp")
-        tmp.write_text(res.diff, encoding="utf-8")
-        os.replace(tmp, out)
+    res = to_patch_file(folder, onto, maps, mirror_pairs=mirrors, max_downloads=max_downloads, out=out)
     if as_json:
         emit_json(res.to_json())
     else:
-        for p in res.patches:
-            log(p.summary())
-        for f in res.report.files:
-            if f.kind != "change":
-                log(f"{f.file}: {f.kind}, left out: {f.detail}")
+        for note in output.to_patch_notes(res):
+            log(note)
         if not out:
             click.echo(res.diff, nl=False)
     sys.exit(0 if res.patches else 1)
@@ -456,7 +384,7 @@ def data_group() -> None:
 
 
 @data_group.command("synth")
-@click.option("--format", "fmt", type=click.Choice(["coco", "cifar10"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write (replaced whole if npuport made it).")
 @click.option("--images", type=click.IntRange(1), help="COCO: training images (default 16); CIFAR-10: training images (default 5000).")
 @click.option("--size", type=click.IntRange(32, 4096), default=320, show_default=True, help="COCO: image side in pixels.")
@@ -464,20 +392,13 @@ def data_group() -> None:
 @json_option
 def synth_cmd(fmt, out, images, size, seed, as_json):
     """Write a small deterministic data set: COCO instances (boxes + polygons) or CIFAR-10 python batches."""
-    from pathlib import Path
+    from .commands.data import synth
 
-    from .data.cifar10 import synth_cifar10
-    from .data.coco import synth_coco
-
-    if fmt == "coco":
-        report = synth_coco(Path(out), images=images or 16, size=size, seed=seed)
-    else:
-        report = synth_cifar10(Path(out), train=images or 5000, seed=seed)
+    report = synth(fmt, out, images, size, seed)
     if as_json:
         emit_json(report.to_json())
     else:
-        splits = ", ".join(f"{k}: {v}" for k, v in report.splits.items())
-        click.echo(f"{fmt} data set in {report.out} ({splits}; seed {seed})")
+        click.echo(output.synth_text(fmt, report, seed))
 
 
 def main() -> None:

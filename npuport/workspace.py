@@ -13,7 +13,6 @@ SIGKILL) leaves the state before it whole, and the next run clears the stage it 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -22,7 +21,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from filelock import FileLock
+
+from . import __version__, atomic
 from .errors import CheckFailed, UsageError
 from .patches import engine
 from .patches.hashing import file_hash, folder_hash, json_hash
@@ -87,12 +88,8 @@ class Workspace:
     def locked(self):
         """One npuport process at a time changes a workspace."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with FileLock(self.root / ".lock"):
+            yield
 
     def edited_files(self, lock: dict) -> list[str]:
         """Recorded files of the current tree that were changed or deleted since npuport wrote them.
@@ -126,7 +123,7 @@ class Workspace:
                 if engine.failures(results):
                     raise CheckFailed(engine.drift_report(recipe, results) + "; nothing was changed in " + str(self.root))
                 lock = self._lock(recipe, key, sources, results, stage / "src", patched)
-                _write_json(stage / LOCK, lock)
+                atomic.write_json(stage / LOCK, lock, indent=1)
                 final = self._states() / key[:16]
                 if final.exists():  # the live state (setup --force over hand edits): swap first, remove after
                     final = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self._states()))
@@ -194,7 +191,3 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=onerror)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -78,7 +78,7 @@ def make_recipe(folder: Path, upstream: Path, name: str = "demo", extra_steps: s
         source = "demo"
         rules = ["NPU101"]
         paths = ["demo/core.py"]
-        why = ".cuda() pins the tensor to CUDA: ask the runtime for this process's device"
+        why = ".cuda() pins the tensor to CUDA: ask the runtime for this process's current device"
         {extra_steps}
         """)
     return folder

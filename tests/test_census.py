@@ -163,3 +163,20 @@ def test_host_reads_count_as_syncs_on_the_cpu_but_not_inside_a_kernel():
     only(report, syncs=3)
     assert report["ops"]["syncs"] == {"Tensor.numpy": 1.0, "Tensor.tolist": 1.0, "Tensor.cpu": 1.0}
     assert torch.Tensor.numpy.__name__ == "numpy" and "census" not in torch.Tensor.numpy.__qualname__
+
+
+def test_host_side_work_is_not_counted_but_the_copy_to_the_host_is():
+    from npuport.runtime.census import host
+
+    x = torch.tensor([0.0, 1.0, 2.0])
+
+    def step(i):
+        on_host = x.cpu()  # the one read of device data
+        with host():
+            torch.nonzero(on_host).tolist()  # bookkeeping on the host
+        x + 1
+
+    _, report = run(step)
+    assert [it["ops"] for it in report["iterations"]] == [1, 1, 1]
+    assert [it["syncs"] for it in report["iterations"]] == [1, 1, 1]
+    assert [it["dynamic"] for it in report["iterations"]] == [0, 0, 0]

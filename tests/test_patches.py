@@ -57,7 +57,7 @@ def test_setup_applies_and_reruns_as_noop(tmp_path):
     assert res["changed"] is True and [s["status"] for s in res["steps"]] == ["applied"] * 3
     core = (ws / "current" / "src" / "demo" / "demo" / "core.py").read_text()
     assert "npuport.runtime.dist_backend()" in core and "# keep this comment" in core
-    assert "return x.to(npuport.runtime.device())" in core
+    assert "return x.to(npuport.runtime.current())" in core
     assert (ws / "current" / "src" / "demo" / "demo" / "npu_extra.py").exists()
     lock = json.loads((ws / "npuport.lock").read_text())
     assert lock["recipe"] == "demo" and lock["files"]["demo/demo/core.py"] == file_hash(

@@ -16,7 +16,7 @@ import pytest
 
 from npuport.errors import UsageError
 from npuport.rewriters import apply
-from npuport.scan import port, python_files, scan
+from npuport.commands.scan import port, python_files, scan
 
 # --- the real sdists: downloaded once, checked against their sha256, extracted per test ----------------
 
@@ -143,7 +143,7 @@ def test_port_diff_writes_nothing(tree: Path) -> None:
     assert {p: p.read_text() for p in python_files(tree)} == before
     assert report.files_changed == ["train.py", "pkg/util.py"]
     assert "--- a/train.py\n+++ b/train.py\n" in report.diff
-    assert "+    model = model.to(npuport.runtime.device())" in report.diff
+    assert "+    model = model.to(npuport.runtime.current())" in report.diff
     assert "+INT = int" in report.diff
     assert report.summary()["fixes"] == 3
     assert json.loads(report.to_json())["diff"] == report.diff

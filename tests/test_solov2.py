@@ -60,7 +60,7 @@ def test_verify_patches_on_the_real_upstream(solov2):
     report = json.loads(out.stdout)
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
-    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 10
+    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 12
     assert "solo-portable-ops" in {s["id"] for s in steps}
 
 
@@ -125,3 +125,19 @@ def test_training_beats_an_untrained_model(solov2):
     again = evaluate(root, env, root / "learn" / "epoch_15.pth", data)  # 30 iterations of 2 batches an epoch
     assert again["images"] == 4 and again["segm_mAP"] == pytest.approx(trained)  # eval reproduces --validate
     assert trained > untrained["segm_mAP"] and again["segm_mAP_50"] > 0, (trained, untrained)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_profile_of_the_static_loss(solov2):
+    """The static-loss step: no data-dependent op and no host read in the step but one per image (the ground truth's
+    copy to the host, where the targets are built) and the stacked loss read."""
+    root, env, _, _ = solov2
+    data = root / "w1" / "data"
+    out = run_cli("profile", "solov2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--iters", "3", "--warmup", "1", "--data", str(data) if data.is_dir() else "synthetic",
+                  "--work-dir", str(root / "prof"), "--json", env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["measured"]["dynamic"] == 0 and report["measured"]["syncs"] <= 5
+    assert not [s for s in report["sites"]["syncs"] if "solov2_head.py" in s["site"] and s["op"] != "Tensor.cpu"]

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
-import shutil
-import tempfile
 from pathlib import Path
 
 from ..errors import CheckFailed
 from ..patches import engine
 from ..patches.table import HashTable
+from ..patches.unidiff import unified_diff
 from ..recipe import Recipe
-from ..sources import copy_tree
-from .inputs import Inputs
+from .inputs import Inputs, scratch_copies
 
 
 def patch_set_diff(recipe: Recipe, inputs: Inputs) -> str:
-    tmp = Path(tempfile.mkdtemp(prefix="npuport-diff-"))
-    try:
-        roots = {}
-        for name, tree in inputs.trees.items():
-            roots[name] = tmp / name
-            copy_tree(tree, roots[name])
+    with scratch_copies(inputs, "npuport-diff-") as roots:
         results = engine.apply_all(recipe, roots, inputs.pins, HashTable.load(recipe))
         if engine.failures(results):
             raise CheckFailed(engine.drift_report(recipe, results))
@@ -31,19 +23,11 @@ def patch_set_diff(recipe: Recipe, inputs: Inputs) -> str:
         chunks = []
         for source, paths in touched.items():
             for rel in sorted(paths):
-                chunks.append(unified(inputs.trees[source] / rel, roots[source] / rel, f"{source}/{rel}"))
+                chunks.append(unified_diff(_text(inputs.trees[source] / rel), _text(roots[source] / rel),
+                                           f"{source}/{rel}"))
         return "".join(chunks)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
-
-
-def unified(old: Path, new: Path, label: str) -> str:
-    a, b = _lines(old), _lines(new)
-    out = []
-    for line in difflib.unified_diff(a, b, f"a/{label}" if a else "/dev/null", f"b/{label}" if b else "/dev/null"):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)
+def _text(path: Path) -> str | None:
+    """The file's text; None when it is absent or empty (shown as /dev/null)."""
+    return (path.read_text(encoding="utf-8") if path.is_file() else "") or None

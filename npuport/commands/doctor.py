@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Mapping
 
+from ..launch.device import installed
 from ..launch.plan import Topology
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -60,21 +59,19 @@ class DoctorReport:
         return format_rows(("check", "status", "detail"), rows, max_last=10_000)  # the fix is never cut
 
 
-def dist_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return ""
-
-
 def base_version(text: str) -> str:
     """'2.1.0.post3' -> '2.1.0', '2.13.0+cpu' -> '2.13.0'."""
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return ".".join(g or "0" for g in m.groups()) if m else text
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(text).release
+    except InvalidVersion:
+        return text
+    return ".".join(str(n) for n in (*release, 0, 0)[:3])
 
 
 def check_torch(opts: DoctorOptions) -> Check:
-    tv = dist_version("torch")
+    tv = installed("torch")
     if not tv:
         return Check("torch", FAIL, "torch is not installed: pip install torch (on an NPU server, the version your "
                                     "torch_npu release names)")
@@ -82,7 +79,7 @@ def check_torch(opts: DoctorOptions) -> Check:
 
 
 def check_torch_npu(opts: DoctorOptions) -> Check:
-    tv, nv = dist_version("torch"), dist_version("torch_npu")
+    tv, nv = installed("torch"), installed("torch_npu")
     if not nv:
         if opts.device == "npu":
             return Check("torch_npu", FAIL, f"torch_npu is not installed: pip install the torch_npu release built "
@@ -96,7 +93,7 @@ def check_torch_npu(opts: DoctorOptions) -> Check:
 
 
 def _wants_npu(opts: DoctorOptions) -> bool:
-    return opts.device == "npu" or bool(dist_version("torch_npu"))
+    return opts.device == "npu" or bool(installed("torch_npu"))
 
 
 def check_cann(opts: DoctorOptions) -> Check:
@@ -113,7 +110,7 @@ def check_cann(opts: DoctorOptions) -> Check:
         return Check("cann", FAIL, f"CANN not found (ASCEND_TOOLKIT_HOME unset, nothing at {STANDARD_PATHS[0]}): "
                                    "install the CANN toolkit, export ASCEND_TOOLKIT_HOME, or pass --cann PATH")
     found = f"CANN {cann.version or '(version unknown)'} at {cann.home} (from {cann.found_by}; {cann.set_env.name} "
-    nv = dist_version("torch_npu")
+    nv = installed("torch_npu")
     if not cann.version:
         return Check("cann", WARN, found + "read): no version file found; check it is the CANN your torch_npu "
                                            "release names")
@@ -257,16 +254,3 @@ def doctor(opts: DoctorOptions, which: tuple[str, ...] = ALL) -> DoctorReport:
         except Exception as exc:  # a broken check must not hide the others
             out.append(Check(name, FAIL, f"the check itself failed ({type(exc).__name__}: {exc}); report it"))
     return DoctorReport(out)
-
-
-def detect_device() -> str:
-    """The device a launch would use, without importing torch_npu: NPUPORT_DEVICE, else npu when torch_npu
-    is installed, else cuda when a GPU node exists, else cpu."""
-    wanted = os.environ.get("NPUPORT_DEVICE", "").strip().lower()
-    if wanted in ("npu", "cuda", "cpu"):
-        return wanted
-    if dist_version("torch_npu"):
-        return "npu"
-    if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
-        return "cuda"
-    return "cpu"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from ..recipe import Recipe, Source
 from ..recipe.resolve import override
@@ -36,3 +40,19 @@ def fetch_all(recipe: Recipe, pins: dict[str, Source], *, source_pairs=(), mirro
         records.append({"name": name, "kind": src.kind, "pin": pins[name].pin_label, "version": pins[name].version,
                         "digest": got.digest, "origin": got.origin, "local": src.path if src.kind == "path" else ""})
     return Inputs(pins, used, trees, records)
+
+
+@contextlib.contextmanager
+def scratch_copies(inputs: Inputs, prefix: str) -> Iterator[dict[str, Path]]:
+    """Writable copies of the input trees, by source name, in a temporary folder removed afterwards."""
+    from ..sources import copy_tree
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        roots = {}
+        for name, tree in inputs.trees.items():
+            roots[name] = tmp / name
+            copy_tree(tree, roots[name])
+        yield roots
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,10 +13,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..contract import PROFILE_FILE
 from ..errors import CheckFailed, UsageError
 from ..recipe import Recipe
 from ..table import format_rows
-from .train import PROFILE_FILE, TrainOptions, train
+from .train import TrainOptions, train
 
 PLOT_FILE = "npuport-profile.png"
 # What a static training step reaches after warm-up (issue: static training steps).

@@ -73,11 +73,9 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
 
 
 def check_torch_npu() -> None:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..launch.device import installed
 
-    try:
-        version("torch_npu")
-    except PackageNotFoundError:
+    if not installed("torch_npu"):
         raise UsageError("--device npu: torch_npu is not installed in this environment, and the workspace reuses "
                          "this environment's torch and torch_npu; install Ascend's torch_npu for your torch and CANN "
-                         "first (see `npuport doctor --device npu`)") from None
+                         "first (see `npuport doctor --device npu`)")

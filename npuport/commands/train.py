@@ -6,15 +6,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import build
+from .. import build, contract
+from ..contract import METRICS_FILE, PROFILE_FILE, RESULTS_FILE, RUN_FILE
 from ..errors import CheckFailed, UsageError
+from ..launch.device import check_device, detect_device
 from ..launch.job import LaunchOptions, LaunchPlan
 from ..launch.plan import Launch, Topology
 from ..recipe import Recipe
 from ..workspace import Workspace, default_root, is_stale, lock_hash
-
-RUN_FILE = "npuport-run.json"
-PROFILE_FILE = "npuport-profile.json"
 
 
 @dataclass
@@ -48,26 +47,6 @@ class TrainResult:
     results: dict | None = None
     table: str = ""
     plan: LaunchPlan | None = None
-
-
-def detect_device() -> str:
-    """npu when torch_npu and a device are present, else cuda when available, else cpu."""
-    from .. import runtime
-
-    return runtime.device_type()
-
-
-def check_device(device: str) -> None:
-    import importlib.util
-
-    if device == "npu" and importlib.util.find_spec("torch_npu") is None:
-        raise UsageError("--device npu: torch_npu is not installed in this environment; install Ascend's torch_npu "
-                         "matching your torch and CANN, or choose --device cuda|cpu")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is visible; choose --device cpu (or npu on an Ascend server)")
 
 
 def prepare_data(recipe: Recipe, data: str, work_dir: Path, world_size: int) -> Path:
@@ -104,22 +83,13 @@ def amp_level(recipe: Recipe, opts: TrainOptions, device: str) -> str:
 
 
 def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: Path, device: str = "cpu") -> list[str]:
+    """The driver's arguments: its config, the run contract's, the recipe's own, then the user's (after `--`)."""
     t = recipe.train
-    args = [str(recipe.folder / t.config)] if t.config else []
-    args += ["--work-dir", str(work_dir), "--data-root", str(data_root), "--seed", str(opts.seed),
-             "--amp", amp_level(recipe, opts, device), "--loss-scale", f"{t.loss_scale:g}",
-             "--samples-per-device", str(t.samples_per_device)]
-    if opts.max_iters:
-        args += ["--max-iters", str(opts.max_iters)]
-        if not opts.save_checkpoint:
-            args.append("--no-checkpoint")
-    elif opts.epochs or opts.mode == "full":
-        args += ["--epochs", str(opts.epochs or t.epochs)]
-    if opts.mode == "full":
-        args.append("--validate")
-    if opts.img_scale:
-        args += ["--img-scale", opts.img_scale]
-    return [*args, *t.args, *opts.extra]
+    full = opts.mode == "full"
+    run = contract.DriverArgs(str(work_dir), str(data_root), opts.seed, amp_level(recipe, opts, device), t.loss_scale,
+                              t.samples_per_device, opts.max_iters, opts.epochs or (t.epochs if full else None),
+                              keep_checkpoint=opts.save_checkpoint, validate=full, img_scale=opts.img_scale)
+    return [*([str(recipe.folder / t.config)] if t.config else []), *run.argv(), *t.args, *opts.extra]
 
 
 def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
@@ -150,7 +120,7 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
     topo.check()
     work_dir = Path(opts.work_dir or Path("work_dirs") / recipe.name).resolve()
     warmup = recipe.train.warmup_iters if opts.warmup_iters is None else opts.warmup_iters
-    env = {"NPUPORT_DEVICE": device, "NPUPORT_WARMUP_ITERS": str(warmup), "PYTHONUNBUFFERED": "1"}
+    env = {contract.DEVICE_ENV: device, contract.WARMUP_ENV: str(warmup), "PYTHONUNBUFFERED": "1"}
     if opts.profile:
         from ..runtime import profiling
 
@@ -174,13 +144,11 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
         return TrainResult(lp.here, work_dir, plan=lp)
     log(f"+ {lp.here.shell()}")
     rank0_here = lopts.launcher == "slurm" or topo.node_rank == 0 or topo.elastic
-    for stale in ("npuport-metrics.jsonl", RUN_FILE, "results.json", PROFILE_FILE) if rank0_here else ():
+    for stale in (METRICS_FILE, RUN_FILE, RESULTS_FILE, PROFILE_FILE) if rank0_here else ():
         (work_dir / stale).unlink(missing_ok=True)
     execute(lp, lopts, work_dir, opts.max_iters, log)
-    from ..results.fps import METRICS_FILE
-
     if not rank0_here or (topo.elastic and not (work_dir / METRICS_FILE).exists()):
-        log(f"this node's ranks finished; the node that ran rank 0 writes {work_dir / 'results.json'}")
+        log(f"this node's ranks finished; the node that ran rank 0 writes {work_dir / RESULTS_FILE}")
         return TrainResult(lp.here, work_dir, plan=lp)
     results = collect(recipe, device, topo, work_dir, lock, lp.here, warmup, opts.profile)
     from ..results.table import format_table
@@ -208,7 +176,7 @@ def pre_launch_checks(device: str, lopts: LaunchOptions, recipe_env: dict, work_
 
 def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: dict, launch: Launch,
             warmup: int, profiled: bool = False) -> dict:
-    from ..results.fps import METRICS_FILE, read_metrics
+    from ..results.fps import read_metrics
     from ..results.report import build_results, losses_finite, write_results
 
     records = read_metrics(work_dir / METRICS_FILE)
@@ -222,7 +190,7 @@ def collect(recipe: Recipe, device: str, topo: Topology, work_dir: Path, lock: d
         census = json.loads(profile_file.read_text())
         results["profile"] = {"file": str(profile_file), "kind": census.get("kind"), "warmup": census.get("warmup"),
                               "measured": census.get("measured") or census.get("after_warmup")}
-    write_results(work_dir / "results.json", results)
+    write_results(work_dir / RESULTS_FILE, results)
     if not losses_finite(records):
-        raise CheckFailed(f"training of {recipe.name} gave a non-finite loss; see {work_dir / 'results.json'}")
+        raise CheckFailed(f"training of {recipe.name} gave a non-finite loss; see {work_dir / RESULTS_FILE}")
     return results

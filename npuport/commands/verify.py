@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import Unreachable
 from ..patches import engine
 from ..patches.steps import ALREADY, NOT_IDEMPOTENT, SKIPPED, StepResult
 from ..patches.table import Expected, HashTable, pin_key
 from ..recipe import Recipe
-from ..sources import copy_tree
 from ..recipe.resolve import every_version
-from .inputs import fetch_all
+from .inputs import fetch_all, scratch_copies
 
 UNREACHABLE = "unreachable"
 
@@ -86,27 +82,15 @@ def verify(recipes: list[Recipe], *, source_pairs=(), mirror_pairs=(), offline=F
     return VerifyReport(reports, skip_unreachable)
 
 
-def _scratch(inputs) -> tuple[Path, dict[str, Path]]:
-    tmp = Path(tempfile.mkdtemp(prefix="npuport-verify-"))
-    roots = {}
-    for name, tree in inputs.trees.items():
-        roots[name] = tmp / name
-        copy_tree(tree, roots[name])
-    return tmp, roots
-
-
 def _verify_one(recipe: Recipe, label: str, inputs) -> VersionReport:
     table = HashTable.load(recipe)
-    tmp, roots = _scratch(inputs)
-    try:
+    with scratch_copies(inputs, "npuport-verify-") as roots:
         results = engine.apply_all(recipe, roots, inputs.pins, table, strict=True)
         # A second apply onto the result must find every step already applied and change nothing.
         again = engine.apply_all(recipe, roots, inputs.pins, table)
         for first, second in zip(results, again):
             if first.ok and second.status not in (ALREADY, SKIPPED):
                 first.status, first.detail = NOT_IDEMPOTENT, f"a second apply gave {second.status}: {second.detail}"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     failed = engine.failures(results)
     status = "failed" if failed else "ok"
     detail = f"{len(failed)} of {len(results)} steps failed" if failed else f"{len(results)} steps ok"
@@ -116,14 +100,11 @@ def _verify_one(recipe: Recipe, label: str, inputs) -> VersionReport:
 def _record(recipe: Recipe, inputs) -> None:
     """Record each step's base and result hashes on this version (developers run this after changing a step)."""
     table = HashTable.load(recipe)
-    tmp, roots = _scratch(inputs)
-    try:
+    with scratch_copies(inputs, "npuport-verify-") as roots:
         for step in recipe.steps:  # an overlay's base is recorded by `npuport overlay import`, per version
             if step.kind != "overlay":
                 table.steps.get(step.id, {}).pop(pin_key(inputs.pins[step.source]), None)
         results = engine.apply_all(recipe, roots, inputs.pins, table)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     for r in results:
         if r.ok and r.status != SKIPPED:
             table.put(r.step.id, pin_key(inputs.pins[r.step.source]), Expected(r.base, r.result))

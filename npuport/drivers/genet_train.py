@@ -11,53 +11,41 @@ it keeps that script's recipe: SGD (momentum 0.9, weight decay 5e-4), lr x0.2 at
 mean/std, WRN-16-8 with parameter-free global gather (extent 0, no extra parameters, no MLP).
 
 Each rank takes its shard from a DistributedSampler; batches are cut and augmented with numpy on the host
-and normalised on the device. Rank 0 appends one line per iteration to WORK_DIR/npuport-metrics.jsonl
-(iter, time since the previous iteration ended, samples per device, world size, loss) and writes
-WORK_DIR/npuport-run.json at the end. --validate measures top-1 accuracy on the test split, sharded over
-the ranks and summed.
+and normalised on the device. Rank 0 keeps the run contract (npuport.contract): one metrics line per
+iteration (its time runs from the end of the previous one) and the run file at the end. --validate measures
+top-1 accuracy on the test split, sharded over the ranks and summed.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from npuport import runtime
-from npuport.runtime import profiling
+from npuport import contract, runtime
+from npuport.atomic import write_json
+from npuport.contract import RUN_FILE
+from npuport.drivers.genet_data import MEAN, PAD, STD, Batches, Normalize, augment  # noqa: F401
+from npuport.drivers.metrics import Metrics
+from npuport.drivers.process import Dist, run_main, setup_process
 from npuport.errors import NpuportError, UsageError
+from npuport.runtime import profiling
 
-METRICS_FILE = "npuport-metrics.jsonl"
-RUN_FILE = "npuport-run.json"
 CHECKPOINT_FILE = "genet-final.pth"
-MEAN = (0.4914, 0.4822, 0.4465)  # the upstream train.py's CIFAR-10 statistics
-STD = (0.2023, 0.1994, 0.2010)
 NUM_CLASSES = 10
-PAD = 4
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m npuport.drivers.genet_train",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py (or the batches)")
-    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--max-iters", type=int, help="train N iterations")
-    length.add_argument("--epochs", type=int, help="train N epochs (default 1 when neither is given)")
-    parser.add_argument("--amp", choices=["O1", "off"], default="off")
+    contract.add_driver_arguments(parser, amp_levels=["O1", "off"], loss_scale=32.0, samples_per_device=128,
+                                  data_root_help="folder holding cifar-10-batches-py (or the batches)")
     parser.add_argument("--amp-dtype", choices=["auto", "float16", "bfloat16"], default="auto",
                         help="auto: float16 on npu/cuda, bfloat16 on cpu (float16 backward on cpu is very slow)")
-    parser.add_argument("--loss-scale", type=float, default=32.0, help="initial loss scale (float16 only)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples-per-device", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
@@ -68,10 +56,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--extent", type=int, choices=[0, 2, 4, 8], default=0, help="gather extent (0: global)")
     parser.add_argument("--extra-params", action="store_true", help="learned (depthwise) gather instead of pooling")
     parser.add_argument("--mlp", action="store_true", help="excite through an MLP")
-    parser.add_argument("--validate", action="store_true", help="top-1 accuracy on the test split at the end")
     parser.add_argument("--eval-batch", type=int, default=256)
     parser.add_argument("--log-interval", type=int, default=10)
-    parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
     args = parser.parse_args(argv)
     check_args(args)
     return args
@@ -101,120 +87,6 @@ def build_model(args: argparse.Namespace) -> Any:
                            "train through its environment (`npuport train genet`)") from None
     return WideResNet(args.depth, args.width, num_classes=NUM_CLASSES, extent=args.extent,
                       extra_params=args.extra_params, mlp=args.mlp)
-
-
-@dataclass
-class Dist:
-    """Where this process sits: rank, world size, local rank; `distributed` when a process group is up."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    distributed: bool = False
-
-
-def init_distributed(launcher: str) -> Dist:
-    """Join torchrun's process group with the device's backend (hccl, nccl or gloo)."""
-    if launcher == "none":
-        return Dist()
-    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
-    if missing:
-        raise UsageError(f"--launcher pytorch: {', '.join(missing)} not set; start the driver with torchrun "
-                         "(npuport train --npus N does) or use --launcher none")
-    import torch.distributed as dist
-
-    info = Dist(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")), True)
-    runtime.set_device(info.local_rank)
-    dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
-    return info
-
-
-class Metrics:
-    """Rank 0's per-iteration records in WORK_DIR/npuport-metrics.jsonl, one flushed JSON line each."""
-
-    def __init__(self, work_dir: str, world_size: int, enabled: bool, warmup: int):
-        self.world_size, self.warmup = world_size, warmup
-        self.times: List[float] = []
-        self.samples: List[int] = []
-        self.losses: List[float] = []
-        self.stream: Optional[TextIO] = None
-        if enabled:
-            os.makedirs(work_dir, exist_ok=True)
-            self.stream = open(os.path.join(work_dir, METRICS_FILE), "a", encoding="utf-8")
-
-    def record(self, iteration: int, seconds: float, samples: int, loss: float) -> None:
-        self.times.append(seconds)
-        self.samples.append(samples)
-        self.losses.append(loss)
-        if self.stream is not None:
-            # a non-finite loss is written as NaN/Infinity, which the reader takes as a failed run
-            row = {"iter": iteration, "time": seconds, "samples": samples, "world_size": self.world_size, "loss": loss}
-            self.stream.write(json.dumps(row) + "\n")
-            self.stream.flush()
-
-    def fps(self) -> Optional[float]:
-        """Samples per second over all devices after the warm-up iterations; None before any."""
-        seconds = math.fsum(self.times[self.warmup:])
-        return sum(self.samples[self.warmup:]) * self.world_size / seconds if seconds > 0 else None
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            self.stream = None
-
-
-class Batches:
-    """One rank's batches of (uint8 images, labels): DistributedSampler order, random crop and flip on the host."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch: int, dist: Dist, seed: int):
-        from torch.utils.data import DistributedSampler
-
-        self.images, self.labels, self.batch = images, labels, batch
-        self.sampler = DistributedSampler(range(len(labels)), num_replicas=dist.world_size, rank=dist.rank,
-                                          shuffle=True, seed=seed, drop_last=True)
-        self.per_epoch = len(self.sampler) // batch
-        if self.per_epoch < 1:
-            raise UsageError(f"{len(labels)} training images give rank {dist.rank} {len(self.sampler)}, fewer than "
-                             f"one batch of {batch}: use more data or a smaller --samples-per-device")
-        self.rng = np.random.default_rng([seed, dist.rank])
-
-    def epoch(self, epoch: int):
-        self.sampler.set_epoch(epoch)
-        order = np.fromiter(iter(self.sampler), dtype=np.int64)
-        for start in range(0, self.per_epoch * self.batch, self.batch):
-            idx = order[start:start + self.batch]
-            yield augment(self.images[idx], self.rng), self.labels[idx]
-
-
-def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """RandomCrop(32, padding=4) with zero padding and RandomHorizontalFlip, per image, as uint8."""
-    n, _, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (0, 0), (PAD, PAD), (PAD, PAD)))
-    oy, ox = rng.integers(0, 2 * PAD + 1, (2, n))
-    rows = (oy[:, None] + np.arange(h))[:, None, :, None]
-    cols = (ox[:, None] + np.arange(w))[:, None, None, :]
-    out = padded[np.arange(n)[:, None, None, None], np.arange(images.shape[1])[None, :, None, None], rows, cols]
-    flip = rng.random(n) < 0.5
-    out[flip] = out[flip, :, :, ::-1]
-    return np.ascontiguousarray(out)
-
-
-class Normalize:
-    """uint8 NCHW on the host -> normalised float32 on the device."""
-
-    def __init__(self, device: Any):
-        import torch
-
-        self.device = device
-        self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1) * 255
-
-    def __call__(self, images: np.ndarray, labels: np.ndarray) -> tuple:
-        import torch
-
-        x = torch.from_numpy(images).to(self.device, non_blocking=True).float()
-        y = torch.from_numpy(labels).to(self.device, non_blocking=True)
-        return (x - self.mean) / self.std, y
 
 
 def lr_at(it: int, base: float, decay: float, milestones: List[int]) -> float:
@@ -267,14 +139,6 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def log(dist: Dist, message: str) -> None:
     if dist.rank == 0:
         print(f"genet_train: {message}", flush=True)
@@ -287,7 +151,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
 
     from npuport.data.cifar10 import load_cifar10
 
-    dist = init_distributed(args.launcher)
+    dist = setup_process(args.launcher)
     try:
         device = runtime.device()
         runtime.manual_seed_all(args.seed)  # the same initial weights on every rank (DDP also broadcasts them)
@@ -311,7 +175,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
         # A loss scale guards float16 gradients; bfloat16 has float32's range and needs none.
         scaler = runtime.GradScaler(init_scale=args.loss_scale, enabled=amp and dtype == torch.float16)
         norm = Normalize(device)
-        warmup = int(os.environ.get("NPUPORT_WARMUP_ITERS", "5") or 5)
+        warmup = contract.warmup_iters()
         metrics = Metrics(args.work_dir, dist.world_size, dist.rank == 0, warmup)
         log(dist, f"{runtime.device_type()} x{dist.world_size}, WRN-{args.depth}-{args.width} extent {args.extent}"
                   f"{' +params' if args.extra_params else ''}{' +mlp' if args.mlp else ''}, "
@@ -382,7 +246,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
         if dist.rank == 0:
             if args.epochs and not args.no_checkpoint:
                 torch.save(model.state_dict(), os.path.join(args.work_dir, CHECKPOINT_FILE))
-            write_json(os.path.join(args.work_dir, RUN_FILE), summary)
+            write_json(os.path.join(args.work_dir, RUN_FILE), summary, sort_keys=False)
             log(dist, f"wrote {os.path.join(args.work_dir, RUN_FILE)}")
         return summary
     finally:
@@ -394,12 +258,7 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    try:
-        train(parse_args(argv))
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    return run_main(lambda: train(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -3,46 +3,17 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import logging
 import os
 import platform
 import random
 import sys
-from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from npuport import runtime
+from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)
+from npuport.drivers.process import Dist, run_main, setup_process  # noqa: F401  (the mmdet drivers use common.*)
 from npuport.errors import UsageError
-
-
-@dataclass
-class Dist:
-    """This process's place in the run (from torchrun's environment)."""
-
-    distributed: bool
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-
-def setup_process(launcher: str) -> Dist:
-    """Pick the device and, with launcher 'pytorch', join the process group torchrun describes."""
-    if os.environ.get("NPUPORT_DEVICE", "").lower() == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # keep DataParallel off a GPU that is present
-    if launcher == "none":
-        return Dist(distributed=False)
-    if launcher != "pytorch":
-        raise UsageError(f"--launcher {launcher!r} is not supported; use none or pytorch")
-    missing = [name for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
-    if missing:
-        raise UsageError(f"--launcher pytorch needs {', '.join(missing)} in the environment; start it with torchrun")
-    import torch.distributed as dist
-
-    info = Dist(True, int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]))
-    runtime.set_device(info.local_rank)
-    dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
-    return info
 
 
 def seed_everything(seed: int) -> None:
@@ -252,15 +223,6 @@ def versions() -> Dict[str, Optional[str]]:
     return found
 
 
-def write_json(path: str, data: Dict[str, Any]) -> None:
-    """Write `data` to `path` whole or not at all (stage, then os.replace)."""
-    staged = f"{path}.tmp.{os.getpid()}"
-    with open(staged, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(staged, path)
-
-
 def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samples_per_device: int) -> Dict[str, Any]:
     """What rank 0 writes to npuport-run.json after training (both mmdet drivers); `summary` is timing.close's."""
     from npuport import runtime
@@ -290,15 +252,4 @@ def end_process_group(dist: Any) -> None:
         torch_dist.barrier()
         torch_dist.destroy_process_group()
 
-
-def run_main(train: Any, args: Any) -> int:
-    """A driver's main: train, and turn npuport's errors into one line and their exit code."""
-    from npuport.errors import NpuportError
-
-    try:
-        train(args)
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
 

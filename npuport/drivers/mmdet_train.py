@@ -8,7 +8,7 @@
 
 mmdet 2.x ships no tools/, so this is npuport's entry, built on mmdet's and mmcv's APIs. Run it
 under torchrun with ``--launcher pytorch`` for several processes. At the end rank 0 writes
-``WORK_DIR/npuport-run.json``; ``npuport.runtime.timing`` writes ``npuport-metrics.jsonl``.
+the run file of npuport.contract; ``npuport.runtime.timing`` writes the metrics lines.
 ``--validate`` evaluates the final model on the test split (rank 0) with pycocotools.
 """
 from __future__ import annotations
@@ -18,26 +18,16 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from npuport import runtime
+from npuport import contract, runtime
+from npuport.contract import RUN_FILE
 from npuport.drivers import mmdet_common as common
 from npuport.runtime import mmcv_amp, profiling, timing
-
-RUN_FILE = "npuport-run.json"
 
 
 def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.drivers.mmdet_train") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("config")
-    parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--max-iters", type=int, help="train N iterations (IterBasedRunner)")
-    length.add_argument("--epochs", type=int, help="train N epochs (EpochBasedRunner)")
-    parser.add_argument("--amp", choices=list(mmcv_amp.LEVELS), default="off")
-    parser.add_argument("--loss-scale", type=float, default=mmcv_amp.DEFAULT_LOSS_SCALE)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root")
-    parser.add_argument("--samples-per-device", type=int)
+    contract.add_driver_arguments(parser, amp_levels=list(mmcv_amp.LEVELS), loss_scale=mmcv_amp.DEFAULT_LOSS_SCALE)
     parser.add_argument("--workers", type=int, help="data loader workers per device")
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (small-image runs)")
     parser.add_argument("--pretrained", default="config", help="config (the config's), none, or a checkpoint path")

@@ -45,7 +45,7 @@ def with_rank_logs(argv: list[str], logs: Path) -> list[str]:
 def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, progress: bool = True,
                    connect_timeout: float | None = None) -> None:
     """Run the launch; raise CheckFailed with the last error line of the logs when it fails."""
-    from ..results.fps import METRICS_FILE
+    from ..contract import METRICS_FILE
     from ..results.progress import follow
 
     logs = work_dir / "logs"

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import atomic
 from ..errors import UsageError
 from .plan import Topology, WorkerOptions, node_argv, shell_word
 
@@ -84,14 +85,9 @@ def batch_script(python: str, module: str, args: list[str], topo: Topology, devi
 
 
 def write_script(work_dir: Path, text: str) -> Path:
-    """WORK_DIR/npuport-slurm.sh, written whole (temp file, then os.replace)."""
+    """WORK_DIR/npuport-slurm.sh, written whole."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / SCRIPT
-    tmp = path.with_name(f".{SCRIPT}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(work_dir / SCRIPT, text, mode=0o755)
 
 
 def sbatch_argv(script: Path) -> list[str]:

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomic
 from ..errors import UsageError
 from ..patches.hashing import sha256_bytes
 from .audit import CHANGE, NOOP, AuditReport, audit
@@ -136,7 +137,6 @@ def _write(recipe_dir: Path, rel_folder: str, kept, text: str, step_id: str, ids
             dest = stage / "files" / f.target
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(f.text.encode("utf-8"))
-        (stage / "recipe.toml").write_text(text, encoding="utf-8")
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stage / "files", final)
         try:
@@ -154,6 +154,6 @@ def _write(recipe_dir: Path, rel_folder: str, kept, text: str, step_id: str, ids
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
-        os.replace(stage / "recipe.toml", recipe_dir / "recipe.toml")
+        atomic.write_text(recipe_dir / "recipe.toml", text)  # last: the recipe names the step only once it is whole
     finally:
         shutil.rmtree(stage, ignore_errors=True)

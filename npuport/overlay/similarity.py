@@ -30,10 +30,3 @@ def diff_size(old: str, new: str) -> tuple[int, int]:
             removed += 1
     return added, removed
 
-
-def unified(old: str, new: str, path: str) -> str:
-    """A zero-fuzz unified diff of one file with a/ b/ prefixes, as `diff` steps hold them."""
-    out = []
-    for line in difflib.unified_diff(lines(old), lines(new), f"a/{path}", f"b/{path}"):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)

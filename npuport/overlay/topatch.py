@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audit import CHANGE, AuditReport, audit
-from .similarity import diff_size, lines, unified
+from ..patches.unidiff import unified_diff
+from .similarity import diff_size, lines
 
 
 @dataclass
@@ -91,6 +92,6 @@ def to_patch(folder: str | Path, onto: str, maps=(), *, mirror_pairs=(), max_dow
         if rules and start == f.base:
             rules = []
         added, deleted = diff_size(start, f.text)
-        diff = unified(start, f.text, f.target) if start != f.text else ""
+        diff = unified_diff(start, f.text, f.target) if start != f.text else ""
         result.patches.append(FilePatch(f.file, f.target, rules, diff, added, deleted))
     return result

@@ -8,10 +8,10 @@ sha256 in its link's #sha256= fragment and kept in the cache, so a second audit 
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
+
+from packaging.version import Version
 
 from ..errors import SourceError, UsageError
 
@@ -25,31 +25,20 @@ class Published:
     sha256: str
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
+def version_key(version: str) -> Version:
+    return Version(version)
 
 
 def series(version: str) -> tuple[int, ...]:
     """'1.3.8' -> (1, 3)"""
-    return version_key(version)[:2]
-
-
-class _Hrefs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        href = dict(attrs).get("href")
-        if tag == "a" and href:
-            self.hrefs.append(href)
+    return Version(version).release[:2]
 
 
 def published(package: str, mirrors) -> list[Published]:
     """Every final release of `package` with an sdist and an index sha256, oldest first."""
     from ..sources import index_url
     from ..sources.net import NotFound, open_url
-    from ..sources.pypi import ACCEPT, canonical, sdist_links
+    from ..sources.pypi import ACCEPT, canonical, sdists
 
     page = mirrors.rewrite(index_url() + canonical(package) + "/")
     try:
@@ -57,22 +46,11 @@ def published(package: str, mirrors) -> list[Published]:
             final, html = response.geturl(), response.read().decode("utf-8", "replace")
     except NotFound:
         raise UsageError(f"no project {canonical(package)!r} on {page}; check the name given to --onto") from None
-    parser = _Hrefs()
-    parser.feed(html)
-    versions = set()
-    for href in parser.hrefs:
-        name = urllib.parse.unquote(urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1])
-        for suffix in (".tar.gz", ".zip"):
-            if name.lower().endswith(suffix):
-                stem, _, ver = name[: -len(suffix)].rpartition("-")
-                if canonical(stem) == canonical(package) and FINAL.match(ver):
-                    versions.add(ver)
-    out = []
-    for ver in sorted(versions, key=version_key):
-        links = [(u, s) for u, s in sdist_links(package, ver, final, html) if s]
-        if links:
-            out.append(Published(ver, links[0][0], links[0][1]))
-    return out
+    best: dict[str, Published] = {}  # per version: its first hashed sdist, .tar.gz before .zip
+    for s in sorted(sdists(final, html), key=lambda s: s.rank):
+        if s.project == canonical(package) and FINAL.match(s.version) and s.sha256 and s.version not in best:
+            best[s.version] = Published(s.version, s.url, s.sha256)
+    return [best[v] for v in sorted(best, key=version_key)]
 
 
 @dataclass

@@ -4,11 +4,10 @@ reads (base) and writes (result). It is what the recipe expects; `verify-patches
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomic
 from ..errors import RecipeError
 from ..recipe import Recipe, Source
 
@@ -58,8 +57,4 @@ class HashTable:
     def save(self, keep: list[str]) -> None:
         """Write the table atomically, keeping only the steps still in the recipe (in recipe order)."""
         data = {"steps": {s: {k: vars(v) for k, v in sorted(self.steps[s].items())} for s in keep if s in self.steps}}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".hashes.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, self.path)
+        atomic.write_json(self.path, data, indent=1, sort_keys=False)

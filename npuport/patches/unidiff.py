@@ -1,7 +1,9 @@
-"""Unified diffs, parsed and applied with zero fuzz: every context and removed line must match where the hunk says."""
+"""Unified diffs, written (git-style, a/ b/ prefixes) and parsed and applied with zero fuzz: every context and
+removed line must match where the hunk says."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -29,6 +31,17 @@ class FilePatch:
     @property
     def path(self) -> str:
         return self.new or self.old or ""
+
+
+def unified_diff(old: str | None, new: str | None, path: str) -> str:
+    """A unified diff of one file from `old` to `new` (None: the file is absent, named /dev/null), with a/ b/
+    prefixes: it applies with `patch -p1`, `git apply` and parse/apply here. "" when nothing changed."""
+    a, b = (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True)
+    out = []
+    for line in difflib.unified_diff(a, b, f"a/{path}" if old is not None else "/dev/null",
+                                     f"b/{path}" if new is not None else "/dev/null"):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
 
 
 def _strip(name: str) -> str | None:

@@ -1,9 +1,4 @@
-"""Throughput from the per-iteration metrics that training writes.
-
-`<work_dir>/npuport-metrics.jsonl` holds one JSON object per iteration, written by rank 0:
-{"iter": int, "time": seconds of that iteration, "samples": samples per device in it,
- "world_size": int, "loss": float or null}.
-"""
+"""Throughput from the per-iteration metrics that training writes (the format: npuport.contract)."""
 
 from __future__ import annotations
 
@@ -12,9 +7,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from npuport import contract
+from npuport.contract import METRICS_FILE  # noqa: F401  (read_metrics' file, for its callers)
 from npuport.errors import NpuportError
-
-METRICS_FILE = "npuport-metrics.jsonl"
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def compute_fps(records: list[dict], warmup_iters: int) -> FpsResult:
-    """FPS = samples per device x world size / seconds, over the records after the first `warmup_iters`."""
+    """contract.fps over the records after the first `warmup_iters`."""
     if warmup_iters < 0:
         raise NpuportError(f"warm-up iterations must be 0 or more, got {warmup_iters}")
     if not records:
@@ -73,10 +68,9 @@ def compute_fps(records: list[dict], warmup_iters: int) -> FpsResult:
     sizes = {r["world_size"] for r in timed}
     if len(sizes) != 1:
         raise NpuportError(f"the world size changed during the run ({sorted(sizes)}): FPS is not defined")
-    seconds = math.fsum(r["time"] for r in timed)
-    samples = sum(r["samples"] for r in timed)
-    if seconds <= 0:
+    world = sizes.pop()
+    fps = contract.fps([r["samples"] for r in timed], [r["time"] for r in timed], world)
+    if fps is None:
         raise NpuportError(f"the {len(timed)} timed iterations took no measurable time: "
                            "the metrics writer records no iteration times")
-    world = sizes.pop()
-    return FpsResult(samples * world / seconds, len(timed), seconds, samples, world)
+    return FpsResult(fps, len(timed), math.fsum(r["time"] for r in timed), sum(r["samples"] for r in timed), world)

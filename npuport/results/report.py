@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from npuport import atomic
 from npuport.errors import NpuportError
 from npuport.results.fps import compute_fps
 
@@ -64,20 +63,10 @@ def build_results(recipe_name: str, device: str, world_size: int, samples_per_de
 
 
 def write_results(path: Path, data: dict) -> Path:
-    """Write `data` as JSON to `path`: a temporary file beside it, then os.replace."""
+    """Write `data` as JSON to `path`, whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic.write_json(path, finite_or_none(data), sort_keys=False, allow_nan=False, fsync=True)
     return path
 
 

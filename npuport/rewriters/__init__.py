@@ -15,8 +15,10 @@ from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
 from npuport.rewriters.base import Change, Lines, Rule, add_imports
 from npuport.rewriters.collections_abc import CollectionsAbcRule
+from npuport.rewriters.cuda_amp import CudaAmpRule
 from npuport.rewriters.cuda_call import CudaCallRule
 from npuport.rewriters.cuda_device_string import CudaDeviceStringRule
+from npuport.rewriters.cuda_only_apis import CudaOnlyApisRule
 from npuport.rewriters.dynamic_shape_sites import DynamicShapeSitesRule
 from npuport.rewriters.hand_rolled_fps import HandRolledFpsRule
 from npuport.rewriters.hccl_backend import HcclBackendRule
@@ -42,11 +44,11 @@ __all__ = ["RULES", "DEFAULT_RULES", "Change", "Rule", "get", "resolve", "apply"
 RULES: dict[str, type[Rule]] = {
     rule.ID: rule
     for rule in (
-        CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule,
+        CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule, CudaOnlyApisRule,
         NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
         Int64CreationRule, RoiFloatCastRule,
         DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,
-        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule,
+        ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule, CudaAmpRule,
         MmcvIterTimerRule, HandRolledFpsRule,
         TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
     )

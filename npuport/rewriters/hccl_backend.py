@@ -8,7 +8,8 @@ After::
 
     dist.init_process_group(backend='hccl')
 
-Why: Ascend's collective library is HCCL; same positions as NPU104.
+Why: Ascend's collective library is HCCL; same positions as NPU104, and is_nccl_available() ->
+is_hccl_available().
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from npuport.rewriters.base import Rule
 
 class HcclBackendRule(Rule):
     ID = "NPU114"
-    DESCRIPTION = "direct NPU port: rewrite backend='nccl' and init_process_group('nccl') to 'hccl'"
+    DESCRIPTION = "direct NPU port: rewrite 'nccl' backends (as NPU104 finds them) to 'hccl', is_nccl_available()"
     FIXABLE = True
     TRIGGERS = ("nccl",)
     Transformer = npu_flavour(NcclBackend)

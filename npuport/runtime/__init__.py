@@ -96,13 +96,36 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def device(index: Optional[int] = None) -> Any:
-    """The torch.device to run on; index defaults to LOCAL_RANK (ignored on cpu)."""
+def device(index: Any = None) -> Any:
+    """The torch.device to run on; index defaults to LOCAL_RANK (ignored on cpu).
+
+    `index` may also be what `.cuda(x)` accepts besides an int: a torch.device or a string such as 'cuda:1'
+    ('cuda' without an index means the current device), so `.cuda(x)` -> `.to(device(x))` keeps its meaning.
+    """
     torch = _torch()
     kind = device_type()
     if kind == "cpu":
         return torch.device("cpu")
+    if isinstance(index, (str, torch.device)):
+        index = torch.device(index).index
+        return torch.device(kind, current_device() if index is None else index)
     return torch.device(kind, local_rank() if index is None else index)
+
+
+def current() -> Any:
+    """The current device of the chosen type, what a bare `.cuda()` means (after set_device, under mp.spawn
+    too); cpu on cpu."""
+    torch = _torch()
+    kind = device_type()
+    return torch.device("cpu") if kind == "cpu" else torch.device(kind, current_device())
+
+
+def on_accelerator(tensor: Any) -> bool:
+    """`tensor.is_cuda` for any accelerator: True when it lives on an npu or cuda device."""
+    device = getattr(tensor, "device", None)
+    if device is None:
+        return bool(tensor.is_cuda)
+    return getattr(device, "type", None) in ("npu", "cuda")
 
 
 def device_count() -> int:
@@ -166,6 +189,51 @@ def empty_cache() -> None:
         backend.empty_cache()
 
 
+def memory_reserved(device: Any = None) -> int:
+    """Bytes the caching allocator holds on the device (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.memory_reserved(device)
+
+
+def max_memory_reserved(device: Any = None) -> int:
+    """Peak bytes the caching allocator held on the device (0 on cpu)."""
+    backend = _backend()
+    return 0 if backend is None else backend.max_memory_reserved(device)
+
+
+def reset_max_memory_allocated(device: Any = None) -> None:
+    """Restart the peak of max_memory_allocated (no-op on cpu)."""
+    backend = _backend()
+    if backend is not None:
+        backend.reset_max_memory_allocated(device)
+
+
+def memory_stats(device: Any = None) -> dict:
+    """The allocator's statistics for the device ({} on cpu)."""
+    backend = _backend()
+    return {} if backend is None else backend.memory_stats(device)
+
+
+def get_device_name(device: Any = None) -> str:
+    """The device's name ('cpu' on cpu)."""
+    backend = _backend()
+    return "cpu" if backend is None else backend.get_device_name(device)
+
+
+def device_guard(index: Any) -> Any:
+    """`with torch.cuda.device(i):` on the chosen device type: a context that makes `i` current (none on cpu)."""
+    import contextlib
+
+    backend = _backend()
+    return contextlib.nullcontext() if backend is None else backend.device(index)
+
+
+def legacy_tensor(type_name: str, *args: Any, **kwargs: Any) -> Any:
+    """`torch.cuda.FloatTensor(...)` (sizes or data) on the current device: `torch.FloatTensor(...)` moved there."""
+    torch = _torch()
+    return getattr(torch, type_name)(*args, **kwargs).to(current())
+
+
 def dist_backend() -> str:
     """torch.distributed backend for the device: hccl, nccl or gloo."""
     return DIST_BACKENDS[device_type()]
@@ -191,8 +259,39 @@ def GradScaler(init_scale: float = 128.0, enabled: bool = True, **kwargs: Any) -
     return torch.amp.GradScaler(kind, init_scale=init_scale, enabled=enabled, **kwargs)
 
 
+class Missing:
+    """Stands for an optional module or name that could not be imported: falsy, and any use (an attribute,
+    a call) raises ImportError naming it, rather than a puzzling error about None."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        self._name, self._error = name, error
+
+    def _fail(self, what: str) -> ImportError:
+        return ImportError(f"{what} needs {self._name}, which could not be imported ({self._error}); "
+                           f"install it to use this feature")
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise self._fail(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._fail(f"{self._name}()")
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<missing {self._name}: {self._error}>"
+
+
+def missing(name: str, error: BaseException) -> Missing:
+    """The stand-in for an optional import that failed (see Missing)."""
+    return Missing(name, error)
+
+
 def __getattr__(name: str) -> Any:
     # `npuport.runtime.ops` without importing torch at package import.
-    if name in ("ops", "timing", "mmcv_amp"):
+    if name in ("ops", "timing", "mmcv_amp", "amp"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

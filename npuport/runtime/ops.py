@@ -81,14 +81,19 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.5, o
     if _is_npu(boxes):
         return _nms_npu(boxes, scores, float(iou_threshold), int(offset))
     with census.kernel("npu_nms_v4", (boxes, scores), dynamic=True):  # one NPU kernel; how many it keeps depends on the data
-        order = torch.sort(scores, descending=True, stable=True)[1]
-        ordered = boxes[order]
-        if ordered.dtype in (torch.float16, torch.bfloat16):
-            ordered = ordered.float()
-        if ordered.device.type == "cpu":
-            kept = _greedy_cpu(ordered.detach().numpy(), float(iou_threshold), offset)
-            return order[torch.from_numpy(kept)]
-        return order[_greedy_matrix(ordered, float(iou_threshold), offset)]
+        return greedy_nms(boxes, scores, float(iou_threshold), int(offset))
+
+
+def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: int) -> torch.Tensor:
+    """The portable body of :func:`nms` (cpu or cuda, at least one box), outside any census kernel."""
+    order = torch.sort(scores, descending=True, stable=True)[1]
+    ordered = boxes[order]
+    if ordered.dtype in (torch.float16, torch.bfloat16):
+        ordered = ordered.float()
+    if ordered.device.type == "cpu":
+        kept = _greedy_cpu(ordered.detach().numpy(), iou_threshold, offset)
+        return order[torch.from_numpy(kept)]
+    return order[_greedy_matrix(ordered, iou_threshold, offset)]
 
 
 def _greedy_cpu(boxes: Any, threshold: float, offset: int) -> Any:
@@ -446,8 +451,14 @@ PROVIDED: Dict[str, Callable[..., Any]] = {
 
 
 def load_ext(name: str, funcs: Iterable[str]) -> SimpleNamespace:
-    """Stand-in for ``mmcv.utils.ext_loader.load_ext``: the requested functions, portable or missing."""
-    return SimpleNamespace(**{fun: PROVIDED.get(fun) or _missing(fun) for fun in funcs})
+    """Stand-in for ``mmcv.utils.ext_loader.load_ext``: the requested functions, portable or missing.
+
+    RoIAlign comes as custom ops (npuport.runtime.kernels), one opaque op each under torch.compile.
+    """
+    from npuport.runtime import kernels
+
+    table = {**PROVIDED, **kernels.EXT}
+    return SimpleNamespace(**{fun: table.get(fun) or _missing(fun) for fun in funcs})
 
 
 def missing_ops(funcs: Iterable[str]) -> List[str]:

@@ -1,28 +1,24 @@
 """Per-iteration timing and throughput, called from mmcv's IterTimerHook.after_iter.
 
 npuport's rewriter adds ``npuport.runtime.timing.record(runner)`` at the end of
-``IterTimerHook.after_iter``. Each call appends one JSON line (rank 0 only) to
-``<work_dir>/npuport-metrics.jsonl``::
-
-    {"iter": 7, "time": 0.41, "samples": 2, "world_size": 8, "loss": 1.93}
-
-and, once the warm-up iterations are done, logs ``npuport-fps iter=N fps=F`` every
-NPUPORT_FPS_EVERY iterations. FPS = samples per device x world size / time, over the
-iterations after the first NPUPORT_WARMUP_ITERS (default 5) of this process.
+``IterTimerHook.after_iter``. Each call appends one line (rank 0 only) to ``<work_dir>/npuport-metrics.jsonl``
+(the run contract, npuport.contract) and, once the warm-up iterations are done, logs
+``npuport-fps iter=N fps=F`` every NPUPORT_FPS_EVERY iterations.
 
 The cost per call is a clock read, a few attribute reads and one buffered line; the device
 is synchronized only when NPUPORT_TIMING_SYNC=1.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, TextIO
 
-METRICS_FILE = "npuport-metrics.jsonl"
+from npuport import contract
+from npuport.contract import METRICS_FILE  # noqa: F401  (where record() writes)
+
 FPS_TAG = "npuport-fps"
 
 
@@ -67,11 +63,7 @@ class Recorder:
 
     def fps(self) -> Optional[float]:
         """Samples per second over all devices, warm-up excluded; None before any measured iteration."""
-        times = self.times[self.warmup :]
-        total = sum(times)
-        if not times or total <= 0:
-            return None
-        return sum(self.samples[self.warmup :]) * self.world_size / total
+        return contract.fps(self.samples[self.warmup :], self.times[self.warmup :], self.world_size)
 
     def summary(self) -> Dict[str, Any]:
         times = self.times[self.warmup :]
@@ -89,7 +81,7 @@ def recorder(runner: Any) -> Recorder:
     rec = getattr(runner, "npuport_timing", None)
     if rec is None:
         rec = Recorder(
-            warmup=_env_int("NPUPORT_WARMUP_ITERS", 5),
+            warmup=contract.warmup_iters(),
             every=max(_env_int("NPUPORT_FPS_EVERY", 10), 1),
             sync=os.environ.get("NPUPORT_TIMING_SYNC", "0") == "1",
             world_size=_world_size(),
@@ -153,21 +145,19 @@ def record(runner: Any) -> Optional[float]:
     if rec.rank != 0:
         return elapsed
     iteration = int(current if current is not None else len(rec.times) - 1) + 1
-    _write(runner, rec, {"iter": iteration, "time": elapsed, "samples": samples, "world_size": rec.world_size, "loss": loss})
+    _write(runner, rec, iteration, elapsed, samples, loss)
     if rec.measured_iters and rec.measured_iters % rec.every == 0:
         _log(runner, f"{FPS_TAG} iter={iteration} fps={rec.fps():.3f} world_size={rec.world_size}")
     return elapsed
 
 
-def _write(runner: Any, rec: Recorder, row: Dict[str, Any]) -> None:
+def _write(runner: Any, rec: Recorder, iteration: int, seconds: float, samples: int, loss: Optional[float]) -> None:
     if rec.stream is None:
         work_dir = getattr(runner, "work_dir", None)
         if not work_dir:
             return
-        os.makedirs(work_dir, exist_ok=True)
-        rec.stream = open(os.path.join(work_dir, METRICS_FILE), "a", encoding="utf-8")
-    rec.stream.write(json.dumps(row) + "\n")
-    rec.stream.flush()
+        rec.stream = contract.open_metrics(work_dir)
+    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss)
 
 
 def _log(runner: Any, line: str) -> None:

@@ -5,7 +5,7 @@ Layout under the root (env NPUPORT_CACHE, else the user cache dir "npuport"):
   trees/<key>/                 extracted read-only trees (key: archive sha256 or git commit)
   trees/<key>.json             the tree's manifest: {"key", "digest": tree_digest, "origin"}
   git/<sha256 of url>.git      bare repositories
-  locks/<key>.lock             one fcntl lock per entry
+  locks/<key>.lock             one file lock (filelock) per entry
   tmp/                         staging; everything is moved into place with os.replace
 An entry whose content no longer matches its name or manifest is removed, with a warning, and fetched again.
 """
@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from npuport.sources.digest import file_sha256, tree_digest
+from filelock import FileLock, Timeout
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no cross-process locking
-    fcntl = None  # type: ignore[assignment]
+from npuport import atomic
+from npuport.sources.digest import file_sha256, tree_digest
 
 log = logging.getLogger("npuport.sources")
 
@@ -86,18 +84,16 @@ class Cache:
         """Hold the exclusive lock of entry `key` (blocks while another process holds it)."""
         path = self.root / "locks" / (key + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as f:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    log.info("waiting for another npuport process that holds %s", path)
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another npuport process that holds %s", path)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     # blobs
     def blob(self, sha256: str) -> Path | None:
@@ -159,9 +155,7 @@ class Cache:
         os.replace(staged, path)
         os.chmod(path, 0o555)
         manifest = self.manifest_path(key)
-        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "digest": digest, "origin": origin}, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, manifest)
+        atomic.write_json(manifest, {"key": key, "digest": digest, "origin": origin}, indent=1, sort_keys=False)
         return Tree(path, digest, origin)
 
     # cleaning

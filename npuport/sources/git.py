@@ -11,6 +11,7 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
+from npuport import proc
 from npuport.errors import SourceError, Unreachable
 from npuport.recipe.model import Source
 from npuport.sources.cache import Cache, Tree
@@ -26,15 +27,11 @@ REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
 def run_git(args: list[str], *, repo: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git non-interactively (no password prompts); raises SourceError if git is missing."""
-    cmd = ["git", *(["-C", str(repo)] if repo else []), *args]
+    """Run git non-interactively (no password prompts); SourceError if git is missing or, with `check`, fails."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    log.debug("$ %s", " ".join(cmd))
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=check)
-    except FileNotFoundError as exc:
-        raise SourceError("git is not installed (needed for git sources); install git and retry") from exc
+    return proc.run(["git", *(["-C", str(repo)] if repo else []), *args], what="git source",
+                    env=env, check=check, error=SourceError)
 
 
 def _git_url(url: str) -> str:

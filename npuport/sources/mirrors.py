@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from npuport.errors import UsageError
+from npuport.recipe import tomllib
 
 
 def config_path() -> Path:
@@ -77,8 +78,8 @@ def _from_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        data = _load_toml(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
     table = data.get("mirrors", {})
     if not isinstance(table, dict):
@@ -89,45 +90,3 @@ def _from_file(path: Path) -> dict[str, str]:
             raise UsageError(f"{path}: malformed mirror {src!r} = {dst!r} in [mirrors]; write \"FROM\" = \"TO\"")
         out[src.strip()] = dst.strip()
     return out
-
-
-def _load_toml(text: str) -> dict:
-    """TOML via tomllib (3.11+) or tomli; else a small reader of `[table]` and `"key" = "string"` lines."""
-    try:
-        import tomllib as toml  # type: ignore[import-not-found]
-    except ImportError:
-        try:
-            import tomli as toml  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            return _mini_toml(text)
-    return toml.loads(text)
-
-
-_KEY = r'(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))'
-_LINE = re.compile(rf'^{_KEY}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\')\s*(?:#.*)?$')
-
-
-def _mini_toml(text: str) -> dict:
-    data: dict[str, dict] = {}
-    table: dict = data  # type: ignore[assignment]
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        head = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(?:#.*)?$", line)
-        if head:
-            table = data.setdefault(head.group(1), {})
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise ValueError(f"line {n} is not `\"key\" = \"string\"`")
-        key = m.group(1) if m.group(1) is not None else (m.group(2) if m.group(2) is not None else m.group(3))
-        val = m.group(4) if m.group(4) is not None else m.group(5)
-        table[_unescape(key) if m.group(1) is not None else key] = (
-            _unescape(val) if m.group(4) is not None else val
-        )
-    return data
-
-
-def _unescape(s: str) -> str:
-    return s.encode("latin-1", "backslashreplace").decode("unicode_escape") if "\\" in s else s

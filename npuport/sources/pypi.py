@@ -6,6 +6,7 @@ import posixpath
 import re
 import shutil
 import urllib.parse
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from npuport.errors import SourceError, Unreachable
@@ -40,10 +41,20 @@ class _Links(HTMLParser):
             self.hrefs.append(href)
 
 
-def sdist_links(package: str, version: str, page_url: str, html: str) -> list[tuple[str, str]]:
-    """(url, sha256 from the #sha256= fragment or "") of each sdist of package==version on a PEP 503 page,
-    `.tar.gz` first. URLs are resolved against the page (or its <base>); names match after PEP 503/625
-    normalisation, so mmcv-full-1.3.8.tar.gz and mmcv_full-1.3.8.tar.gz both count."""
+@dataclass(frozen=True)
+class Sdist:
+    """One sdist link of a PEP 503 page."""
+
+    project: str  # PEP 503 normalised
+    version: str
+    url: str  # absolute, without the fragment
+    sha256: str  # from the #sha256= fragment, or ""
+    rank: int  # index in SDIST_SUFFIXES: .tar.gz before .zip
+
+
+def sdists(page_url: str, html: str) -> list[Sdist]:
+    """Every sdist linked from a PEP 503 page, in page order. URLs are resolved against the page (or its <base>);
+    file names are split at their last '-' into project and version."""
     parser = _Links()
     parser.feed(html)
     base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
@@ -52,14 +63,19 @@ def sdist_links(package: str, version: str, page_url: str, html: str) -> list[tu
         url, _, fragment = urllib.parse.urljoin(base, href).partition("#")
         filename = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
         for rank, suffix in enumerate(SDIST_SUFFIXES):
-            if not filename.lower().endswith(suffix):
-                continue
-            stem = filename[: -len(suffix)]
-            name, sep, ver = stem.rpartition("-")
-            if sep and ver == version and canonical(name) == canonical(package):
+            name, sep, ver = filename[: -len(suffix)].rpartition("-")
+            if filename.lower().endswith(suffix) and sep:
                 sha = fragment[len("sha256="):].lower() if fragment.startswith("sha256=") else ""
-                found.append((rank, url, sha))
-    return [(url, sha) for _, url, sha in sorted(found, key=lambda f: f[0])]
+                found.append(Sdist(canonical(name), ver, url, sha, rank))
+    return found
+
+
+def sdist_links(package: str, version: str, page_url: str, html: str) -> list[tuple[str, str]]:
+    """(url, sha256 from the #sha256= fragment or "") of each sdist of package==version on a PEP 503 page,
+    `.tar.gz` first. Names match after PEP 503/625 normalisation, so mmcv-full-1.3.8.tar.gz and
+    mmcv_full-1.3.8.tar.gz both count."""
+    found = [s for s in sdists(page_url, html) if s.version == version and s.project == canonical(package)]
+    return [(s.url, s.sha256) for s in sorted(found, key=lambda s: s.rank)]
 
 
 def find_sdist(package: str, version: str, sha256: str, *, mirrors: Mirrors, index: str = "") -> str:

@@ -79,6 +79,9 @@ model = dict(
             loss_mask=dict(
                 type='CrossEntropyLoss', use_mask=True, loss_weight=1.0))),
     train_cfg=dict(
+        # npuport's static-gt-padding step: every image's ground truth padded to 100 boxes, so the step's
+        # shapes do not follow the object count (an image with more keeps its own count: a new shape, rare on COCO)
+        num_gt_pad=100,
         rpn=dict(
             assigner=dict(
                 type='MaxIoUAssigner',

@@ -47,7 +47,9 @@ model = dict(
         end_level=3,
         num_classes=256,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)))
-train_cfg = dict()
+# npuport's static-loss step: each image's (grid cell, instance) pairs padded to 256 slots, so the loss keeps
+# its shapes (an image with more pairs keeps its own count: a new shape)
+train_cfg = dict(num_ins_pad=256)
 test_cfg = dict(
     nms_pre=500,
     score_thr=0.1,

@@ -8,18 +8,18 @@ a process pool spreads many files over the cores.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import shutil
-import tempfile
+import stat
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from npuport import atomic
 from npuport.errors import NpuportError, UsageError
+from npuport.patches.unidiff import unified_diff
 
 SKIP_DIRS = frozenset({"build", "__pycache__", "node_modules", "site-packages"})
 #: Below this many files a pool costs more than it saves.
@@ -267,24 +267,6 @@ def port(path: Path, select: Optional[list[str]] = None, write: bool = False,
     return report
 
 
-def unified_diff(old: str, new: str, rel: str) -> str:
-    """A git-style unified diff of one file (applies with `patch -p1` or `git apply`)."""
-    out = []
-    for line in difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}"):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)
-
-
 def write_atomic(file: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, keep the mode, then os.replace."""
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=file.parent,
-                                         prefix=f".{file.name}.", suffix=".npuport", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-        shutil.copymode(file, handle.name)
-        os.replace(handle.name, file)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    """Write `text` over `file` whole or not at all, keeping its mode."""
+    atomic.write_text(file, text, mode=stat.S_IMODE(file.stat().st_mode))

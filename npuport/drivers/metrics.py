@@ -1,0 +1,36 @@
+"""The run contract's metrics file, written by rank 0 of a driver that has no mmcv runner (npuport.runtime.timing
+writes it for those that have one)."""
+from __future__ import annotations
+
+from typing import List, Optional, TextIO
+
+from npuport import contract
+
+
+class Metrics:
+    """The iterations of the run; rank 0 also appends them to the contract's metrics file."""
+
+    def __init__(self, work_dir: str, world_size: int, enabled: bool, warmup: int):
+        self.world_size, self.warmup = world_size, warmup
+        self.times: List[float] = []
+        self.samples: List[int] = []
+        self.losses: List[float] = []
+        self.stream: Optional[TextIO] = None
+        if enabled:
+            self.stream = contract.open_metrics(work_dir)
+
+    def record(self, iteration: int, seconds: float, samples: int, loss: float) -> None:
+        self.times.append(seconds)
+        self.samples.append(samples)
+        self.losses.append(loss)
+        if self.stream is not None:
+            contract.append_metrics(self.stream, iteration, seconds, samples, self.world_size, loss)
+
+    def fps(self) -> Optional[float]:
+        """Samples per second over all devices after the warm-up iterations; None before any."""
+        return contract.fps(self.samples[self.warmup:], self.times[self.warmup:], self.world_size)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None

@@ -1,0 +1,54 @@
+"""Where a driver process sits in the run, and joining torchrun's process group (every driver)."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from npuport import runtime
+from npuport.contract import DEVICE_ENV, LAUNCHERS
+from npuport.errors import NpuportError, UsageError
+
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass
+class Dist:
+    """This process's rank, the world size, its local rank; `distributed` when a process group is up."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    distributed: bool = False
+
+
+def setup_process(launcher: str) -> Dist:
+    """Pick the device and, with launcher 'pytorch', join the process group torchrun describes, with the
+    device's backend (hccl, nccl or gloo)."""
+    if os.environ.get(DEVICE_ENV, "").lower() == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # keep DataParallel off a GPU that is present
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"--launcher {launcher!r} is not supported; use {' or '.join(LAUNCHERS)}")
+    if launcher == "none":
+        return Dist()
+    missing = [name for name in TORCHRUN_ENV if name not in os.environ]
+    if missing:
+        raise UsageError(f"--launcher pytorch: {', '.join(missing)} not set; start the driver with torchrun "
+                         "(npuport train --npus N does) or use --launcher none")
+    import torch.distributed as dist
+
+    info = Dist(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")), True)
+    runtime.set_device(info.local_rank)
+    dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
+    return info
+
+
+def run_main(train: Callable[..., Any], *args: Any) -> int:
+    """A driver's main: train(*args), and turn npuport's errors into one line and their exit code."""
+    try:
+        train(*args)
+    except NpuportError as error:
+        print(f"npuport: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0

@@ -32,14 +32,12 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (small-image runs)")
     parser.add_argument("--pretrained", default="config", help="config (the config's), none, or a checkpoint path")
     parser.add_argument("--log-interval", type=int)
-    parser.add_argument("--validate", action="store_true", help="evaluate bbox/segm mAP after training")
     parser.add_argument("--score-thr", type=float, help="the test score_thr for --validate (barely trained models)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
                         help="set config keys (model.bbox_head.stacked_convs=2); values are Python literals")
     parser.add_argument("--lr", type=float, help="the optimizer's learning rate instead of the config's")
     parser.add_argument("--lr-warmup-iters", type=int, help="linear lr warm-up iterations instead of the config's "
                         "(0: none)")
-    parser.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint (runs for FPS or a profile)")
     return parser.parse_args(argv)
 
 

@@ -19,13 +19,12 @@ npuport.runtime's device and prints one JSON document on stdout; ``--out`` also 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 from npuport.drivers import mmdet_common as common
-from npuport.errors import NpuportError, UsageError
+from npuport.errors import UsageError
 
 IOU_TYPES = ("bbox", "segm")
 
@@ -182,30 +181,17 @@ def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
     if args.score_thr is not None:
         common.set_score_thr(cfg, args.score_thr)
 
-    from mmcv.runner import load_checkpoint
     from mmdet.models import build_detector
 
     with common.stdout_to_stderr():  # mmcv prints; stdout is for the JSON
         model = build_detector(cfg.model, train_cfg=None, test_cfg=cfg.get("test_cfg"))
-        checkpoint = load_checkpoint(model, args.checkpoint, map_location="cpu")
-        classes = checkpoint.get("meta", {}).get("CLASSES")
-        if classes:
-            model.CLASSES = classes
+        common.load_eval_checkpoint(model, args.checkpoint)
         metrics = evaluate(model, cfg, workers=args.workers)
     return {**metrics, "checkpoint": os.path.abspath(args.checkpoint), "versions": common.versions()}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        result = evaluate_checkpoint(args)
-    except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
-        return error.exit_code
-    if args.out:
-        common.write_json(args.out, result)
-    print(json.dumps(result, sort_keys=True))
-    return 0
+    return common.eval_main(parse_args(argv), evaluate_checkpoint)
 
 
 if __name__ == "__main__":

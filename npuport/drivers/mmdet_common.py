@@ -210,6 +210,33 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def load_eval_checkpoint(model: Any, path: str) -> None:
+    """Weights of `path` into `model`, and the class names the checkpoint carries (eval drivers)."""
+    from mmcv.runner import load_checkpoint
+
+    checkpoint = load_checkpoint(model, path, map_location="cpu")
+    classes = checkpoint.get("meta", {}).get("CLASSES")
+    if classes:
+        model.CLASSES = classes
+
+
+def eval_main(args: Any, evaluate_checkpoint: Any) -> int:
+    """An eval driver's main: the metrics as one JSON line on stdout (and in --out); an error in one line."""
+    import json
+
+    from npuport.errors import NpuportError
+
+    try:
+        result = evaluate_checkpoint(args)
+    except NpuportError as error:
+        print(f"npuport: {error}", file=sys.stderr)
+        return error.exit_code
+    if args.out:
+        write_json(args.out, result)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def versions() -> Dict[str, Optional[str]]:
     found: Dict[str, Optional[str]] = {"python": platform.python_version()}
     for name in ("torch", "mmcv", "mmdet", "torch_npu"):

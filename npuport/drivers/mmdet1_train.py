@@ -35,9 +35,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from npuport import runtime
 from npuport.drivers import mmdet_common as common
-from npuport.drivers.mmdet_train import RUN_FILE, TimingHook, parse_args
+from npuport.drivers import mmdet_report
+from npuport.drivers.mmdet_train import TimingHook, parse_args
 from npuport.errors import UsageError
-from npuport.runtime import mmcv_amp, profiling, timing
+from npuport.runtime import mmcv_amp, profiling
 
 __all__ = ["parse_args", "train", "main", "to_device", "IterLimit"]
 
@@ -259,27 +260,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     profiling.attach(runner)  # `npuport profile`: a census of every training step
     if dist.distributed:
         runner.register_hook(DistSamplerSeedHook())
-    if cfg.get("resume_from"):
-        runner.resume(cfg.resume_from)
-    elif cfg.get("load_from"):
-        runner.load_checkpoint(cfg.load_from)
+    from npuport.drivers import mmdet1_eval
 
-    runner.run([loader], cfg.workflow, epochs)
-    summary = timing.close(runner)
-    result: Dict[str, Any] = {}
-    if dist.rank == 0:
-        result = common.run_summary(runner, summary, args, dist, cfg.data.imgs_per_gpu)
-        if args.validate:
-            from npuport.drivers import mmdet1_eval
-
-            if args.score_thr is not None:
-                common.set_score_thr(cfg, args.score_thr)
-            with common.stdout_to_stderr():  # mmcv's progress output
-                result.update(mmdet1_eval.evaluate(model, cfg))
-        common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)
-        logger.info(f"npuport: wrote {cfg.work_dir}/{RUN_FILE}")
-    common.end_process_group(dist)
-    return result
+    return mmdet_report.finish(runner, lambda: runner.run([loader], cfg.workflow, epochs), model, cfg, args, dist,
+                               cfg.data.imgs_per_gpu, mmdet1_eval.evaluate, logger)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,6 +1,7 @@
 """What mmdet_train and mmdet_eval share: process setup, config overrides, wrapping, evaluation, output."""
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import logging
@@ -250,33 +251,16 @@ def versions() -> Dict[str, Optional[str]]:
     return found
 
 
-def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samples_per_device: int) -> Dict[str, Any]:
-    """What rank 0 writes to npuport-run.json after training (both mmdet drivers); `summary` is timing.close's."""
-    from npuport import runtime
-    from npuport.runtime import timing
-
-    losses = [row for row in timing.recorder(runner).losses if row is not None]
-    return {
-        "iters": runner.iter,
-        "epochs": runner.epoch,
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "fps": summary["fps"],
-        "mean_iter_time": summary["mean_iter_time"],
-        "warmup_iters": summary["warmup_iters"],
-        "world_size": dist.world_size,
-        "samples_per_device": samples_per_device,
-        "amp": args.amp,
-        "device": runtime.device_type(),
-        "versions": versions(),
-    }
-
-
-def end_process_group(dist: Any) -> None:
-    if dist.distributed:
-        import torch.distributed as torch_dist
-
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
-
-
+def eval_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The arguments of both eval drivers (mmdet_eval, mmdet1_eval): one contract for `npuport eval`."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data-root")
+    parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
+    parser.add_argument("--workers", type=int, default=None, help="data loader workers")
+    parser.add_argument("--score-thr", type=float, help="override the test score_thr (checks on barely trained models)")
+    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
+                        help="set config keys as in training (model.bbox_head.stacked_convs=2)")
+    parser.add_argument("--out", help="also write the metrics to this JSON file")
+    return parser

@@ -18,17 +18,7 @@ from npuport.errors import UsageError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m npuport.drivers.mmdet_eval", description=__doc__.splitlines()[0])
-    parser.add_argument("config")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--data-root")
-    parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
-    parser.add_argument("--workers", type=int, default=None, help="data loader workers")
-    parser.add_argument("--score-thr", type=float, help="override the test score_thr (pipeline checks on barely trained models)")
-    parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=[],
-                        help="set config keys as in training (model.bbox_head.stacked_convs=2)")
-    parser.add_argument("--out", help="also write the metrics to this JSON file")
-    return parser.parse_args(argv)
+    return common.eval_parser("python -m npuport.drivers.mmdet_eval", __doc__).parse_args(argv)
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:

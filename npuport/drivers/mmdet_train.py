@@ -19,8 +19,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 from npuport import contract, runtime
-from npuport.contract import RUN_FILE
 from npuport.drivers import mmdet_common as common
+from npuport.drivers import mmdet_report
 from npuport.runtime import mmcv_amp, profiling, timing
 
 
@@ -122,25 +122,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     profiling.attach(runner)  # `npuport profile`: a census of every training step
     if dist.distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
-    if cfg.get("resume_from"):
-        runner.resume(cfg.resume_from)
-    elif cfg.get("load_from"):
-        runner.load_checkpoint(cfg.load_from)
-
-    runner.run([loader], cfg.workflow)
-    summary = timing.close(runner)
-    result: Dict[str, Any] = {}
-    if dist.rank == 0:
-        result = common.run_summary(runner, summary, args, dist, cfg.data.samples_per_gpu)
-        if args.validate:
-            if args.score_thr is not None:
-                common.set_score_thr(cfg, args.score_thr)
-            with common.stdout_to_stderr():  # mmcv's progress bar
-                result.update(common.evaluate(model, cfg))
-        common.write_json(f"{cfg.work_dir}/{RUN_FILE}", result)
-        logger.info(f"npuport: wrote {cfg.work_dir}/{RUN_FILE}")
-    common.end_process_group(dist)
-    return result
+    return mmdet_report.finish(runner, lambda: runner.run([loader], cfg.workflow), model, cfg, args, dist,
+                               cfg.data.samples_per_gpu, common.evaluate, logger)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -146,6 +146,8 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @click.option("--data", default="synthetic", show_default=True, help="Data set root, or `synthetic` to generate one.")
 @click.option("--max-iters", type=int, help="Train N iterations (default 50 in performance mode).")
 @click.option("--epochs", type=int, help="Train N epochs.")
+@click.option("--warmup-iters", type=click.IntRange(min=0), metavar="N",
+              help="Iterations left out of FPS (default: the recipe's warm-up).")
 @click.option("--mode", type=click.Choice(["performance", "full"]), default="performance", show_default=True,
               help="performance: iterations for FPS; full: the recipe's epochs, then evaluation.")
 @click.option("--amp", type=click.Choice(["O1", "off"]), help="Mixed precision (default: the recipe's).")
@@ -162,7 +164,7 @@ def revert_cmd(name, workspace, offline, mirrors, recipe_dirs):
 @dry_run_option
 @json_option
 @recipes_option
-def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale, work_dir, seed, skip_checks,
+def train_cmd(name, extra, device, data, max_iters, epochs, warmup_iters, mode, amp, img_scale, work_dir, seed, skip_checks,
               save_checkpoint, profile_, workspace, dry_run, as_json, recipe_dirs, **launch_kw):
     """Train NAME on 1..N devices and report FPS, loss and accuracy beside the reference numbers.
 
@@ -177,7 +179,7 @@ def train_cmd(name, extra, device, data, max_iters, epochs, mode, amp, img_scale
     lopts = launch_from(launch_kw)
     opts = TrainOptions(lopts.topology, device, data, max_iters, epochs, mode, amp, work_dir, seed, workspace,
                         img_scale, dry_run, lopts, skip_checks, list(extra), save_checkpoint=save_checkpoint,
-                        profile=profile_)
+                        profile=profile_, warmup_iters=warmup_iters)
     res = train(recipe.load(name, recipe_dirs), opts, log=log)
     if as_json:
         emit_json(output.train_json(res))

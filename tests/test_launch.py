@@ -402,3 +402,15 @@ def test_a_file_as_workspace_is_one_line_exit_2(tmp_path):
         assert out.returncode == 2, out.stderr
         assert "a file, not a folder" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert afile.read_text() == "root:x:0:0\n"
+
+
+def test_warmup_iters_reaches_the_driver_and_bad_values_are_usage_errors(tmp_path):
+    """--warmup-iters sets the FPS warm-up the driver's timing reads (the recipe's otherwise); < 0 is exit 2."""
+    common = ("train", "gcnet", "--workspace", str(tmp_path / "ws"), "--device", "cpu", "--dry-run")
+    default = run_cli(*common)
+    assert default.returncode == 0, default.stderr
+    assert "NPUPORT_WARMUP_ITERS=5" in default.stdout  # recipes/gcnet: warmup_iters = 5
+    chosen = run_cli(*common, "--warmup-iters", "1")
+    assert chosen.returncode == 0 and "NPUPORT_WARMUP_ITERS=1" in chosen.stdout, chosen.stderr
+    bad = run_cli(*common, "--warmup-iters", "-1")
+    assert bad.returncode == 2 and "--warmup-iters" in bad.stderr

@@ -63,7 +63,7 @@ def compute_fps(records: list[dict], warmup_iters: int) -> FpsResult:
     if len(records) <= warmup_iters:
         raise NpuportError(
             f"only {len(records)} iterations ran, but {warmup_iters} are warm-up and at least one must be timed: "
-            f"run more iterations (--max-iters {warmup_iters + 10} or more) or use fewer warm-up iterations")
+            f"run more iterations (--max-iters {warmup_iters + 10} or more) or fewer warm-up iterations (--warmup-iters)")
     timed = records[warmup_iters:]
     sizes = {r["world_size"] for r in timed}
     if len(sizes) != 1:

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from npuport.runtime import ops  # noqa: E402
+from npuport.runtime import boxes as box_ops, ops  # noqa: E402
 
 
 # ------------------------------------------------------------------ reference roi_align
@@ -173,7 +173,7 @@ def test_nms_device_path_matches_cpu_path(monkeypatch):
     scores = torch.rand(40, generator=gen)
     order = torch.sort(scores, descending=True, stable=True)[1]
     monkeypatch.setattr(ops, "NMS_CHUNK", 7)  # the IoU matrix in several row chunks
-    matrix_path = order[ops._greedy_matrix(boxes[order], 0.5, 0)]
+    matrix_path = order[box_ops._greedy_matrix(boxes[order], 0.5, 0)]
     assert ops.nms(boxes, scores, 0.5).tolist() == matrix_path.tolist()
 
 

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 CATEGORIES = ("dynamic", "syncs", "int64", "new_signatures")

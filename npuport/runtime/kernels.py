@@ -12,15 +12,15 @@ from typing import Any, Callable, Dict
 
 import torch
 
-from npuport.runtime import ops
+from npuport.runtime import roi_align as portable_roi_align
 
 
 @torch.library.custom_op("npuport::roi_align_forward", mutates_args=("output",))
 def _roi_align_forward(input: torch.Tensor, rois: torch.Tensor, output: torch.Tensor, aligned_height: int,
                        aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool) -> None:
     empty = input.new_zeros(0)
-    ops.roi_align_forward(input, rois, output, empty, empty, aligned_height, aligned_width, spatial_scale,
-                          sampling_ratio, 1, aligned)
+    portable_roi_align.roi_align_forward(input, rois, output, empty, empty, aligned_height, aligned_width,
+                                         spatial_scale, sampling_ratio, 1, aligned)
 
 
 @_roi_align_forward.register_fake
@@ -32,8 +32,8 @@ def _(input, rois, output, aligned_height, aligned_width, spatial_scale, samplin
 def _roi_align_backward(grad_output: torch.Tensor, rois: torch.Tensor, grad_input: torch.Tensor, aligned_height: int,
                         aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool) -> None:
     empty = grad_output.new_zeros(0)
-    ops.roi_align_backward(grad_output, rois, empty, empty, grad_input, aligned_height, aligned_width, spatial_scale,
-                           sampling_ratio, 1, aligned)
+    portable_roi_align.roi_align_backward(grad_output, rois, empty, empty, grad_input, aligned_height, aligned_width,
+                                          spatial_scale, sampling_ratio, 1, aligned)
 
 
 @_roi_align_backward.register_fake
@@ -46,7 +46,7 @@ def roi_align_forward(input: torch.Tensor, rois: torch.Tensor, output: torch.Ten
                       spatial_scale: float = 1.0, sampling_ratio: int = 0, pool_mode: int = 1,
                       aligned: bool = True) -> None:
     """mmcv's ``_ext.roi_align_forward`` calling convention over the custom op."""
-    ops._check_avg(pool_mode)
+    portable_roi_align.check_avg(pool_mode)
     _roi_align_forward(input, rois, output, int(aligned_height), int(aligned_width), float(spatial_scale),
                        int(sampling_ratio), bool(aligned))
 
@@ -56,7 +56,7 @@ def roi_align_backward(grad_output: torch.Tensor, rois: torch.Tensor, argmax_y: 
                        spatial_scale: float = 1.0, sampling_ratio: int = 0, pool_mode: int = 1,
                        aligned: bool = True) -> None:
     """mmcv's ``_ext.roi_align_backward`` calling convention over the custom op."""
-    ops._check_avg(pool_mode)
+    portable_roi_align.check_avg(pool_mode)
     _roi_align_backward(grad_output, rois, grad_input, int(aligned_height), int(aligned_width), float(spatial_scale),
                         int(sampling_ratio), bool(aligned))
 

@@ -11,7 +11,9 @@ from typing import Tuple
 
 import torch
 
-from npuport.runtime import census, ops
+from npuport.runtime import census
+from npuport.runtime.boxes import greedy_nms
+from npuport.runtime.portable import is_npu, torch_npu_module
 
 
 def nms_padded(
@@ -31,11 +33,11 @@ def nms_padded(
 def _nms_padded_op(
     boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_num: int, offset: int
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    if ops._is_npu(boxes):
+    if is_npu(boxes):
         return _nms_padded_npu(boxes, scores, float(iou_threshold), int(max_num), int(offset))
     with census.kernel("npu_nms_v4", (boxes, scores)):  # one NPU kernel with a fixed output size
         if boxes.numel():
-            keep = ops.greedy_nms(boxes, scores, float(iou_threshold), int(offset))[:max_num]
+            keep = greedy_nms(boxes, scores, float(iou_threshold), int(offset))[:max_num]
         else:
             keep = boxes.new_empty((0,), dtype=torch.long)
         valid = torch.arange(max_num, device=boxes.device) < keep.numel()
@@ -50,7 +52,7 @@ def _(boxes, scores, iou_threshold, max_num, offset):  # noqa: ANN001
 def _nms_padded_npu(
     boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_num: int, offset: int
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    npu = ops._torch_npu()
+    npu = torch_npu_module()
     if offset:
         boxes = torch.cat([boxes[:, :2], boxes[:, 2:] + offset], dim=1)
     iou = torch.tensor(iou_threshold, dtype=boxes.dtype, device=boxes.device)

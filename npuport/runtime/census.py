@@ -31,6 +31,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from npuport.runtime import op_kinds
+from npuport.runtime.op_kinds import OpKind, has_bool_index
+
 CATEGORIES = ("dynamic", "syncs", "int64", "new_signatures")
 HOST_READS = ("cpu", "numpy", "tolist")
 TOP_SITES = 40
@@ -51,40 +54,6 @@ class Iteration:
                 "int64": self.int64, "new_signatures": self.new_signatures, "seconds": round(self.seconds, 4)}
 
 
-@dataclass
-class _OpKind:
-    dynamic: bool
-    bool_index: bool  # index / index_put: dynamic only with a boolean mask
-    sync: bool
-    arithmetic: bool
-    copy: bool
-
-
-def _kind(func: Any) -> _OpKind:
-    import torch
-
-    tags = set(getattr(func, "tags", ()))
-    base = func.overloadpacket.__name__
-    return _OpKind(
-        dynamic=torch.Tag.dynamic_output_shape in tags,
-        bool_index=base in ("index", "index_put", "index_put_", "_index_put_impl_"),
-        sync=torch.Tag.data_dependent_output in tags or base in ("equal", "is_nonzero"),
-        arithmetic=(torch.Tag.pointwise in tags or torch.Tag.reduction in tags
-                    or base in ("sum", "cumsum", "prod", "max", "min", "sort", "topk", "argsort")),
-        copy=base in ("_to_copy", "copy_"),
-    )
-
-
-def _flat(args: Any, kwargs: Dict[str, Any]) -> List[Any]:
-    flat: List[Any] = []
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, (list, tuple)):
-            flat.extend(value)
-        else:
-            flat.append(value)
-    return flat
-
-
 class Census:
     """Counts the ops of each step; ``begin()`` / ``end()`` bracket one training iteration."""
 
@@ -95,7 +64,7 @@ class Census:
         self.sites: Dict[str, Counter] = {c: Counter() for c in CATEGORIES}
         self.op_counts: Dict[str, Counter] = {c: Counter() for c in CATEGORIES}
         self._seen: set = set()
-        self._kinds: Dict[Any, _OpKind] = {}
+        self._kinds: Dict[Any, OpKind] = {}
         self._paths: Dict[str, Optional[str]] = {}
         self._mode: Any = None
         self._current: Optional[Iteration] = None
@@ -142,9 +111,9 @@ class Census:
         it.ops += 1
         kind = self._kinds.get(func)
         if kind is None:
-            kind = self._kinds[func] = _kind(func)
+            kind = self._kinds[func] = op_kinds.kind(func)
         torch = self._torch
-        flat = _flat(args, kwargs)
+        flat = op_kinds.flat(args, kwargs)
         key: List[Any] = [func]
         int64 = False
         for value in flat:
@@ -155,7 +124,7 @@ class Census:
                 key.append(value)
             else:
                 key.append(type(value))
-        dynamic = kind.dynamic and (not kind.bool_index or _has_bool_index(args, torch))
+        dynamic = kind.dynamic and (not kind.bool_index or has_bool_index(args, torch))
         sync = kind.sync or (kind.copy and self._to_host(args, kwargs, out))
         self._tally(it, str(func), tuple(key), dynamic, sync, kind.arithmetic and int64)
 
@@ -314,13 +283,6 @@ def host() -> Iterator[None]:
             yield
     finally:
         census._kernel_depth -= 1
-
-
-def _has_bool_index(args: Tuple[Any, ...], torch: Any) -> bool:
-    indices = args[1] if len(args) > 1 else None
-    if isinstance(indices, (list, tuple)):
-        return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
-    return False
 
 
 def _host_read(census: Census, name: str, method: Any) -> Any:

@@ -30,7 +30,6 @@ import logging
 import math
 import os
 import sys
-import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from npuport import runtime
@@ -214,18 +213,11 @@ def _configure(cfg: Any, args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Train as `args` say; return what rank 0 writes to npuport-run.json."""
-    dist = common.setup_process(args.launcher)
-    cfg = common.load_config(args.config, args.data_root, args.cfg_options)
-    _configure(cfg, args)
-    common.seed_everything(args.seed + dist.rank)
+    dist, cfg, timestamp, logger = common.start_run(args, _configure, _logger)
 
     from mmcv.runner import DistSamplerSeedHook, Runner
     from mmdet.datasets import build_dataloader
     from mmdet.models import build_detector
-
-    timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
-    logger = _logger(cfg.work_dir, timestamp, dist)
-    logger.info(f"npuport: device={runtime.device(dist.local_rank)} world_size={dist.world_size} amp={args.amp}")
 
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     dataset = _build_dataset(cfg.data.train)

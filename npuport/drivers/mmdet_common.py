@@ -9,7 +9,8 @@ import os
 import platform
 import random
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from npuport import runtime
 from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)
@@ -142,6 +143,20 @@ def get_logger(work_dir: str, timestamp: str, dist: Dist) -> logging.Logger:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     return logger
+
+
+def start_run(args: argparse.Namespace, configure: Callable[[Any, argparse.Namespace], None],
+              logger: Callable[[str, str, Dist], logging.Logger] = get_logger) -> Tuple[Dist, Any, str, logging.Logger]:
+    """The start every mmdet train driver shares: process group, config (`configure` applies `args`), seed,
+    timestamp and logger, and the log line naming device, world size and AMP."""
+    dist = setup_process(args.launcher)
+    cfg = load_config(args.config, args.data_root, args.cfg_options)
+    configure(cfg, args)
+    seed_everything(args.seed + dist.rank)
+    timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+    log = logger(cfg.work_dir, timestamp, dist)
+    log.info(f"npuport: device={runtime.device(dist.local_rank)} world_size={dist.world_size} amp={args.amp}")
+    return dist, cfg, timestamp, log
 
 
 def wrap_model(model: Any, dist: Dist, find_unused_parameters: bool = False) -> Any:

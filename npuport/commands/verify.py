@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import Unreachable
 from ..patches import engine
@@ -22,10 +22,12 @@ class VersionReport:
     version: str  # the pins, e.g. "mmcv-full==1.3.8, mmdet==2.10.0"
     status: str  # "ok" | "failed" | "unreachable"
     detail: str = ""
+    pins: dict[str, str] = field(default_factory=dict)  # source -> version (pypi) or commit (git)
     steps: list[StepResult] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"recipe": self.recipe, "version": self.version, "status": self.status, "detail": self.detail,
+        return {"recipe": self.recipe, "version": self.version, "pins": self.pins, "status": self.status,
+                "detail": self.detail,
                 "steps": [{**r.to_json(), "files": sorted(r.result)} for r in self.steps]}
 
 
@@ -90,14 +92,15 @@ def verify(recipes: list[Recipe], *, source_pairs=(), mirror_pairs=(), offline=F
     for recipe in recipes:
         for pins in versions_of(recipe, versions):
             label = ", ".join(s.pin_label for s in pins.values())
+            chosen = {n: s.version or s.commit or s.path for n, s in pins.items()}
             try:
                 inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
             except Unreachable as exc:
-                reports.append(VersionReport(recipe.name, label, UNREACHABLE, str(exc)))
+                reports.append(VersionReport(recipe.name, label, UNREACHABLE, str(exc), pins=chosen))
                 continue
             if record:
                 _record(recipe, inputs)
-            reports.append(_verify_one(recipe, label, inputs))
+            reports.append(replace(_verify_one(recipe, label, inputs), pins=chosen))
     return VerifyReport(reports, skip_unreachable)
 
 

@@ -22,8 +22,8 @@ class VersionReport:
     version: str  # the pins, e.g. "mmcv-full==1.3.8, mmdet==2.10.0"
     status: str  # "ok" | "failed" | "unreachable"
     detail: str = ""
-    pins: dict[str, str] = field(default_factory=dict)  # source -> version (pypi) or commit (git)
     steps: list[StepResult] = field(default_factory=list)
+    pins: dict[str, str] = field(default_factory=dict)  # source -> version (pypi) or commit (git)
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "version": self.version, "pins": self.pins, "status": self.status,

@@ -61,14 +61,14 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
         fetch_or_explain(recipe, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
     inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline, log=log)
     outcome = ws.install(recipe, inputs.trees, inputs.records, pins, patched=patched, force=force)
-    if log:  # the steps before the build's (long) output; a step for other versions is not this one's
-        for r in outcome.steps:
-            if r.status != SKIPPED:
-                log(f"  {r.step.id:<32} {r.status:<8} {r.detail}")
+    ran = [r for r in outcome.steps if r.status != SKIPPED]  # a step for other versions is not this one's
+    if log:  # the steps before the build's (long) output
+        for r in ran:
+            log(f"  {r.step.id:<32} {r.status:<8} {r.detail}")
     built = build.run(ws, recipe, outcome.key, log=log) if patched and recipe.installs else False
     return SetupResult(
         recipe.name, ws.root, False, inputs.records,
-        steps=[{"id": r.step.id, "status": r.status, "detail": r.detail} for r in outcome.steps],
+        steps=[{"id": r.step.id, "status": r.status, "detail": r.detail} for r in ran],
         build=[str(c) for c in build.plan(ws, recipe)] if recipe.installs else [],
         changed=outcome.changed, built=built, lock_hash=lock_hash(outcome.lock),
     )

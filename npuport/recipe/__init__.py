@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from ..errors import RecipeError, UsageError
-from .model import Install, Pin, Recipe, Reference, Source, Step, Train
 from .include import expand
+from .model import Install, Pin, Recipe, Reference, Source, Step, Train
 from .schema import parse_recipe
 
 if sys.version_info >= (3, 11):

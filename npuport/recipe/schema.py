@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Callable
 
 from packaging.specifiers import InvalidSpecifier
-from typing import Any, Callable
 
 from ..apex import pypi_apex_problem
 from ..errors import RecipeError
@@ -171,7 +171,8 @@ def parse_step(t: Table) -> Step:
         try:
             specifier(text)
         except InvalidSpecifier:
-            t.fail(f"{t.key('versions')}[{i}]", f"must be a version or a PEP 440 range such as \">=1.3,<1.3.9\", got {text!r}")
+            t.fail(f"{t.key('versions')}[{i}]",
+                   f"must be a version or a PEP 440 range such as \">=1.3,<1.3.9\", got {text!r}")
     if kind == "rewrite" and not (step.rules and step.paths):
         t.fail(t.key("rules"), "and 'paths' must both list at least one entry for a rewrite step")
     if kind == "files" and not step.files:

@@ -87,23 +87,42 @@ def setup_cmd(name, mmcv_version, workspace, device, offline, mirrors, sources, 
 @fetch_options
 @click.option("--skip-unreachable", is_flag=True, help="An unreachable upstream is reported but is not a failure.")
 @click.option("--record", is_flag=True, help="Record the steps' base and result hashes into the recipes (developers).")
+@click.option("--mmcv", "mmcv_version", metavar="VER", help="Only this pinned mmcv version (default: every one).")
 @json_option
 @recipes_option
-def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, as_json, recipe_dirs):
+def verify_cmd(names, offline, mirrors, sources, skip_unreachable, record, mmcv_version, as_json, recipe_dirs):
     """Prove every step of every recipe applies, exactly and idempotently, to every pinned version."""
     from . import recipe
-    from .commands.verify import verify
+    from .commands.verify import offering, verify
 
-    chosen = list(names) or recipe.all_names(recipe_dirs)
-    recipes = [recipe.load(n, recipe_dirs) for n in chosen]
+    recipes = [recipe.load(n, recipe_dirs) for n in (list(names) or recipe.all_names(recipe_dirs))]
+    if mmcv_version and not names:
+        recipes = offering(recipes, "mmcv", mmcv_version)
     report = verify(recipes, source_pairs=sources, mirror_pairs=mirrors, offline=offline,
-                    skip_unreachable=skip_unreachable, record=record)
+                    skip_unreachable=skip_unreachable, record=record, versions={"mmcv": mmcv_version})
     if as_json:
         emit_json({"ok": report.ok, "recipes": [v.to_json() for v in report.versions]})
     else:
         click.echo(output.verify_table(report))
         click.echo(report.summary(), err=True)
     sys.exit(0 if report.ok else 1)
+
+
+@cli.command("pin")
+@click.argument("name")
+@click.option("--mmcv", "mmcv_version", metavar="VER", required=True, help="The mmcv version to bring in.")
+@click.option("--check-only", is_flag=True, help="Report per step (ok / drift / fails); record nothing.")
+@click.option("--mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Rewrite URL prefixes; repeatable.")
+@json_option
+@recipes_option
+def pin_cmd(name, mmcv_version, check_only, mirrors, as_json, recipe_dirs):
+    """Run every step of NAME on mmcv VER; when all hold, record VER's sha256 and hashes in the recipe."""
+    from . import recipe
+    from .commands.pin import format_pin, pin
+
+    res = pin(recipe.load(name, recipe_dirs), "mmcv", mmcv_version, mirror_pairs=mirrors, check_only=check_only, log=log)
+    emit_json(res.to_json()) if as_json else click.echo(format_pin(res))
+    sys.exit(0 if res.ok else 1)
 
 
 @cli.command("diff")

@@ -35,7 +35,7 @@ def gcnet(tmp_path_factory):
 
 def test_verify_patches_on_the_real_upstream(gcnet):
     _, env, mirror, _ = gcnet
-    out = run_cli("verify-patches", "gcnet-original", *mirror, "--json", env=env, timeout=900)
+    out = run_cli("verify-patches", "gcnet-original", "--mmcv", "0.2.16", *mirror, "--json", env=env, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads(out.stdout)
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]

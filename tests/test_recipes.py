@@ -42,7 +42,9 @@ def test_list_json_lists_five_with_pins():
     assert set(by_name) == FIVE
     mmcv = by_name["gcnet"]["sources"][0]
     assert mmcv["sha256"] == "2b8dd40697a11b7061b5f54131999ac1cda4c4b02dfc60d7fc2c9a3fa484782e"
-    assert mmcv["versions"] == ["1.3.8"]
+    assert mmcv["versions"] == ["1.3.8", "1.2.7", "1.3.18"]
+    assert by_name["gcnet"]["choices"]["mmcv"]["default"] == "1.3.8"
+    assert by_name["solov2"]["choices"]["mmcv"]["versions"] == ["0.2.16"]
 
 
 def test_show_unknown_name_lists_known_ones():
@@ -82,7 +84,7 @@ def test_bad_values_name_the_key(tmp_path, body, key):
 def test_unsupported_version_lists_supported():
     from npuport.recipe.resolve import resolve
 
-    with pytest.raises(UsageError, match="does not support --mmcv 9.9; supported: 1.3.8"):
+    with pytest.raises(UsageError, match="does not support --mmcv 9.9; supported: 1.3.8, 1.2.7, 1.3.18"):
         resolve(recipe.load("gcnet"), {"mmcv": "9.9"})
 
 

@@ -42,4 +42,6 @@ def test_every_recipe_holds_on_the_real_upstreams(shared_cache, tmp_path):
     out = run_cli("verify-patches", *mirror, "--json", timeout=900)
     assert out.returncode == 0, out.stdout[-3000:]
     data = json.loads(out.stdout)
-    assert data["ok"] and {r["status"] for r in data["recipes"]} == {"ok"} and len(data["recipes"]) == 5
+    assert data["ok"] and {r["status"] for r in data["recipes"]} == {"ok"}
+    assert len(data["recipes"]) == 11  # one per pinned version: gcnet, gfocalv2, gcnet-original 3 each, solov2, genet
+    assert sorted(r["pins"]["mmcv"] for r in data["recipes"] if r["recipe"] == "gcnet") == ["1.2.7", "1.3.18", "1.3.8"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import build
 from ..errors import UsageError
+from ..patches.steps import SKIPPED
 from ..recipe import Recipe
 from ..recipe.resolve import override, resolve
 from ..workspace import Workspace, default_root, lock_hash
@@ -51,7 +52,7 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
             sources=[{"name": n, "kind": s.kind, "pin": pins[n].pin_label, "from": s.path or s.url or s.package}
                      for n, s in used.items()],
             steps=[{"id": s.id, "kind": s.kind, "source": s.source, "why": s.why} for s in recipe.steps
-                   if not s.versions or pins[s.source].version in s.versions],
+                   if s.applies_to(pins[s.source].version)],
             build=[str(c) for c in build.plan(ws, recipe)],
         )
     if apex:
@@ -60,13 +61,14 @@ def setup(recipe: Recipe, *, versions: dict[str, str] | None = None, workspace: 
         fetch_or_explain(recipe, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
     inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline, log=log)
     outcome = ws.install(recipe, inputs.trees, inputs.records, pins, patched=patched, force=force)
+    ran = [r for r in outcome.steps if r.status != SKIPPED]  # a step for other versions is not this one's
     if log:  # the steps before the build's (long) output
-        for r in outcome.steps:
+        for r in ran:
             log(f"  {r.step.id:<32} {r.status:<8} {r.detail}")
     built = build.run(ws, recipe, outcome.key, log=log) if patched and recipe.installs else False
     return SetupResult(
         recipe.name, ws.root, False, inputs.records,
-        steps=[{"id": r.step.id, "status": r.status, "detail": r.detail} for r in outcome.steps],
+        steps=[{"id": r.step.id, "status": r.status, "detail": r.detail} for r in ran],
         build=[str(c) for c in build.plan(ws, recipe)] if recipe.installs else [],
         changed=outcome.changed, built=built, lock_hash=lock_hash(outcome.lock),
     )

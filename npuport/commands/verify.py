@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import Unreachable
 from ..patches import engine
 from ..patches.steps import ALREADY, NOT_IDEMPOTENT, SKIPPED, StepResult
 from ..patches.table import Expected, HashTable, pin_key
 from ..recipe import Recipe
-from ..recipe.resolve import every_version
+from ..errors import UsageError
+from ..recipe.resolve import every_version, options, resolve
 from .inputs import fetch_all, scratch_copies
 
 UNREACHABLE = "unreachable"
@@ -22,9 +23,11 @@ class VersionReport:
     status: str  # "ok" | "failed" | "unreachable"
     detail: str = ""
     steps: list[StepResult] = field(default_factory=list)
+    pins: dict[str, str] = field(default_factory=dict)  # source -> version (pypi) or commit (git)
 
     def to_json(self) -> dict:
-        return {"recipe": self.recipe, "version": self.version, "status": self.status, "detail": self.detail,
+        return {"recipe": self.recipe, "version": self.version, "pins": self.pins, "status": self.status,
+                "detail": self.detail,
                 "steps": [{**r.to_json(), "files": sorted(r.result)} for r in self.steps]}
 
 
@@ -65,25 +68,44 @@ class VerifyReport:
         return out
 
 
+def offering(recipes: list[Recipe], option: str, version: str) -> list[Recipe]:
+    """The recipes that pin `version` for --`option` (for `verify-patches --mmcv V` without names)."""
+    found = [r for r in recipes if option in options(r) and version in [p.version for p in options(r)[option].pins()]]
+    if not found:
+        raise UsageError(f"no recipe pins --{option} {version}; see the choices with `npuport list`")
+    return found
+
+
+def versions_of(recipe: Recipe, chosen: dict[str, str] | None) -> list[dict]:
+    """Every combination of pinned versions, or only those with the chosen ones (a one-line error if unpinned)."""
+    combos = every_version(recipe)
+    if not any((chosen or {}).values()):
+        return combos
+    pins = resolve(recipe, chosen)
+    names = [src.name for opt, src in options(recipe).items() if (chosen or {}).get(opt)]
+    return [c for c in combos if all(c[n].version == pins[n].version for n in names)]
+
+
 def verify(recipes: list[Recipe], *, source_pairs=(), mirror_pairs=(), offline=False, skip_unreachable=False,
-           record=False) -> VerifyReport:
+           record=False, versions: dict[str, str] | None = None) -> VerifyReport:
     reports = []
     for recipe in recipes:
-        for pins in every_version(recipe):
+        for pins in versions_of(recipe, versions):
             label = ", ".join(s.pin_label for s in pins.values())
+            chosen = {n: s.version or s.commit or s.path for n, s in pins.items()}
             try:
                 inputs = fetch_all(recipe, pins, source_pairs=source_pairs, mirror_pairs=mirror_pairs, offline=offline)
             except Unreachable as exc:
-                reports.append(VersionReport(recipe.name, label, UNREACHABLE, str(exc)))
+                reports.append(VersionReport(recipe.name, label, UNREACHABLE, str(exc), pins=chosen))
                 continue
             if record:
                 _record(recipe, inputs)
-            reports.append(_verify_one(recipe, label, inputs))
+            reports.append(replace(_verify_one(recipe, label, inputs), pins=chosen))
     return VerifyReport(reports, skip_unreachable)
 
 
-def _verify_one(recipe: Recipe, label: str, inputs) -> VersionReport:
-    table = HashTable.load(recipe)
+def _verify_one(recipe: Recipe, label: str, inputs, table: HashTable | None = None) -> VersionReport:
+    table = table or HashTable.load(recipe)
     with scratch_copies(inputs, "npuport-verify-") as roots:
         results = engine.apply_all(recipe, roots, inputs.pins, table, strict=True)
         # A second apply onto the result must find every step already applied and change nothing.
@@ -93,7 +115,9 @@ def _verify_one(recipe: Recipe, label: str, inputs) -> VersionReport:
                 first.status, first.detail = NOT_IDEMPOTENT, f"a second apply gave {second.status}: {second.detail}"
     failed = engine.failures(results)
     status = "failed" if failed else "ok"
-    detail = f"{len(failed)} of {len(results)} steps failed" if failed else f"{len(results)} steps ok"
+    ran = [r for r in results if r.status != SKIPPED]
+    other = f" ({len(results) - len(ran)} for other versions skipped)" if len(ran) < len(results) else ""
+    detail = (f"{len(failed)} of {len(ran)} steps failed" if failed else f"{len(ran)} steps ok") + other
     return VersionReport(recipe.name, label, status, detail, results)
 
 

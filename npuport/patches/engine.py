@@ -21,7 +21,7 @@ def apply_all(recipe: Recipe, roots: dict[str, Path], pins: dict[str, Source], t
     results = []
     for i, step in enumerate(recipe.steps):
         pin = pins[step.source]
-        if step.versions and pin.version not in step.versions:
+        if not step.applies_to(pin.version):
             results.append(StepResult(step, SKIPPED, f"only for {', '.join(step.versions)}"))
             continue
         results.append(steps.run(step, recipe, roots[step.source], table.get(step.id, pin_key(pin)),

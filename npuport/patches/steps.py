@@ -83,7 +83,9 @@ def compute(step: Step, recipe: Recipe, root: Path) -> tuple[dict[str, str | Non
             new[rel] = out
             changes += [Change(rel, c.line, c.rule, c.message) for c in found]
     elif step.kind == "diff":
-        where = f"{recipe.name}/{step.patch}"
+        # a shared set's diff is named from its set's folder: _mmcv_full/patches/x.diff
+        where = (f"{step.include}/{step.patch.split(step.include + '/', 1)[-1]}" if step.include
+                 else f"{recipe.name}/{step.patch}")
         for patch in unidiff.parse((recipe.folder / step.patch).read_text(encoding="utf-8"), where):
             rel = patch.old or patch.new
             new[patch.new or rel] = unidiff.apply(_read(root / rel), patch, where)

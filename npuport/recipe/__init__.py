@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RecipeError, UsageError
+from .include import expand
 from .model import Install, Pin, Recipe, Reference, Source, Step, Train
 from .schema import parse_recipe
 
@@ -58,6 +59,7 @@ def load_file(file: Path) -> Recipe:
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{file}: not valid TOML: {exc}") from None
     recipe = parse_recipe(data, file)
+    recipe = expand(recipe, file)
     if recipe.name != file.parent.name:
         raise RecipeError(f"{file}: key 'name' is {recipe.name!r} but the folder is {file.parent.name!r}; make them equal")
     return recipe

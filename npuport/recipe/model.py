@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 
 @dataclass(frozen=True)
 class Pin:
@@ -31,6 +34,7 @@ class Source:
     path: str = ""  # path: a directory or an archive
     option: str = ""  # the CLI option that chooses the version, e.g. "mmcv" for --mmcv
     alternatives: tuple[Pin, ...] = ()  # pypi: other versions a user may choose
+    note: str = ""  # one line on the versions offered, e.g. why there is only one
 
     def pins(self) -> list[Pin]:
         """Every version a user may choose, the default first (pypi only)."""
@@ -65,9 +69,27 @@ class Step:
     paths: tuple[str, ...] = ()  # rewrite: files (relative to the source root) it must change
     patch: str = ""  # diff: path of the .diff file, relative to the recipe folder
     files: tuple[tuple[str, str], ...] = ()  # files: (target in the source tree, file in the recipe folder)
-    versions: tuple[str, ...] = ()  # apply only when the source is at one of these versions (empty: all)
+    versions: tuple[str, ...] = ()  # apply only at versions matching one of these (e.g. "1.3.8", ">=1.3,<1.3.9")
     folder: str = ""  # overlay: folder of whole files, relative to the recipe folder
     map: tuple[tuple[str, str], ...] = ()  # overlay: (upstream path it replaces, file in `folder`)
+    include: str = ""  # the shared step set it comes from (e.g. "_mmcv_full"); "" for the recipe's own
+
+    def applies_to(self, version: str) -> bool:
+        """Whether the step runs on its source at `version` (a step without `versions` runs on every one)."""
+        if not self.versions:
+            return True
+        try:
+            v = Version(version)
+        except InvalidVersion:
+            return False
+        return any(specifier(s).contains(v, prereleases=True) for s in self.versions)
+
+
+def specifier(text: str) -> SpecifierSet:
+    """A step's version entry as a PEP 440 specifier set: "1.3.8" means ==1.3.8; ">=1.3,<1.3.9" a range.
+    InvalidSpecifier when it is neither."""
+    text = text.strip()
+    return SpecifierSet(text if text[:1] in "<>=!~" else f"=={text}")
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,6 @@ class Train:
     driver: str  # module run as `python -m`, e.g. "npuport.drivers.mmdet_train"
     config: str = ""  # path relative to the recipe folder
     samples_per_device: int = 2
-    lr: float = 0.0
     amp: str = "off"  # "O1" | "off"
     loss_scale: float = 128.0
     warmup_iters: int = 5
@@ -123,6 +144,7 @@ class Recipe:
     train: Train | None = None
     references: tuple[Reference, ...] = field(default=())
     amp: str = "native"  # "native" (torch AMP through npuport.runtime) | "apex" (NVIDIA apex, see npuport.apex)
+    includes: tuple[str, ...] = ()  # the shared step sets it includes (see npuport.recipe.include)
 
     def source(self, name: str) -> Source:
         for src in self.sources:

@@ -29,7 +29,8 @@ def resolve(recipe: Recipe, versions: dict[str, str] | None = None) -> dict[str,
         supported = [p.version for p in src.pins()]
         if version not in supported:
             raise UsageError(f"recipe {recipe.name} does not support --{option} {version}; "
-                             f"supported: {', '.join(supported)}")
+                             f"supported: {', '.join(supported)} (pinned; bring another in with "
+                             f"`npuport pin {recipe.name} --{option} VERSION`)")
         chosen[src.name] = src.at(version)
     return chosen
 

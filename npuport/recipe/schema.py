@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from packaging.specifiers import InvalidSpecifier
+
 from ..apex import pypi_apex_problem
 from ..errors import RecipeError
-from .model import Install, Pin, Recipe, Reference, Source, Step, Train
+from .model import Install, Pin, Recipe, Reference, Source, Step, Train, specifier
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -78,6 +80,10 @@ def one_of(*choices: str) -> Callable[[Any], str]:
     return lambda v: "" if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
 
 
+def one_line(v: str) -> str:
+    return "" if v.strip() and "\n" not in v else "must be one non-empty line"
+
+
 def matches(pattern: re.Pattern, what: str) -> Callable[[Any], str]:
     return lambda v: "" if pattern.match(v) else f"must be {what}, got {v!r}"
 
@@ -96,6 +102,7 @@ def parse_recipe(data: dict, file: Path) -> Recipe:
         train=parse_train(Table(top.get("train", dict), file, "train")) if "train" in data else None,
         references=tuple(parse_reference(t) for t in top.tables("reference")),
         amp=top.get("amp", str, "native", check=one_of("native", "apex")),
+        includes=top.strings("include"),
     )
     top.done()
     if not recipe.sources:
@@ -115,6 +122,7 @@ def parse_source(t: Table) -> Source:
             sha256=t.get("sha256", str, check=matches(SHA256, "64 lower-case hex digits")),
             option=t.get("option", str, ""),
             alternatives=tuple(parse_pin(p) for p in t.tables("alternative")),
+            note=t.get("note", str, "", check=one_line),
         )
     elif kind == "git":
         src = Source(
@@ -150,7 +158,7 @@ def parse_step(t: Table) -> Step:
         id=t.get("id", str, check=matches(STEP_ID, "a lower-case id")),
         kind=kind,
         source=t.get("source", str),
-        why=t.get("why", str, check=lambda v: "" if v.strip() and "\n" not in v else "must be one non-empty line"),
+        why=t.get("why", str, check=one_line),
         rules=t.strings("rules") if kind == "rewrite" else (),
         paths=t.strings("paths") if kind == "rewrite" else (),
         patch=t.get("patch", str) if kind == "diff" else "",
@@ -159,6 +167,12 @@ def parse_step(t: Table) -> Step:
         folder=t.get("folder", str) if kind == "overlay" else "",
         map=t.mapping("map") if kind == "overlay" else (),
     )
+    for i, text in enumerate(step.versions):
+        try:
+            specifier(text)
+        except InvalidSpecifier:
+            t.fail(f"{t.key('versions')}[{i}]",
+                   f"must be a version or a PEP 440 range such as \">=1.3,<1.3.9\", got {text!r}")
     if kind == "rewrite" and not (step.rules and step.paths):
         t.fail(t.key("rules"), "and 'paths' must both list at least one entry for a rewrite step")
     if kind == "files" and not step.files:
@@ -192,7 +206,6 @@ def parse_train(t: Table) -> Train:
         driver=t.get("driver", str),
         config=t.get("config", str, ""),
         samples_per_device=t.get("samples_per_device", int, 2, check=positive),
-        lr=t.get("lr", float, 0.0),
         amp=t.get("amp", str, "off", check=one_of("O1", "off")),
         loss_scale=t.get("loss_scale", float, 128.0, check=positive),
         warmup_iters=t.get("warmup_iters", int, 5, check=lambda v: "" if v >= 0 else "must be >= 0"),
@@ -231,10 +244,12 @@ def check_references(recipe: Recipe, top: Table) -> None:
         if step.source not in names:
             top.fail(f"{where}.source", f"names no source of this recipe ({', '.join(names)}), got {step.source!r}")
         src = recipe.source(step.source)
-        known = {p.version for p in src.pins()}
-        for v in step.versions:
-            if v not in known:
-                top.fail(f"{where}.versions", f"names {v!r}, not a pinned version of {src.name}")
+        if step.versions and src.kind != "pypi":
+            top.fail(f"{where}.versions", f"applies only to a pypi source; {src.name} is a {src.kind} source")
+        pinned = [p.version for p in src.pins()]
+        if step.versions and not any(step.applies_to(v) for v in pinned):
+            top.fail(f"{where}.versions", f"{list(step.versions)} matches no pinned version of {src.name} "
+                     f"({', '.join(pinned)})")
         wanted = [step.patch] if step.patch else [f for _, f in step.files]
         wanted += [f"{step.folder}/{f}" for _, f in step.map]
         for rel in wanted:

@@ -40,7 +40,7 @@ def test_verify_patches_on_the_real_upstream(gcnet):
     report = json.loads(out.stdout)
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
-    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 10
+    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 11
 
 
 def test_setup_routes_the_compiled_ops(gcnet):

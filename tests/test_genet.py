@@ -145,8 +145,8 @@ def train_genet(root, env, data, work, *args, npus=1, iters=8, warmup=None):
     first = [] if warmup is None else ["--warmup-iters", str(warmup)]
     return run_cli("train", "genet", "--workspace", str(root / "ws"), "--device", "cpu", "--data", str(data),
                    "--max-iters", str(iters), *first, "--npus", str(npus), "--master-port", str(free_port()),
-                   "--work-dir", str(root / work), "--", "--depth", "10", "--width", "2", "--samples-per-device", "32", *args,
-                   env=env, timeout=600)
+                   "--work-dir", str(root / work), "--", "--depth", "10", "--width", "2", "--samples-per-device", "32",
+                   *args, env=env, timeout=600)
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ def test_verify_patches_on_the_real_upstream(solov2):
     report = json.loads(out.stdout)
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
-    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 12
+    assert {s["status"] for s in steps} == {"applied"} and len(steps) == 13
     assert "solo-portable-ops" in {s["id"] for s in steps}
 
 

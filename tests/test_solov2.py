@@ -114,8 +114,12 @@ def test_training_beats_an_untrained_model(solov2):
     synth_coco(root / "tiny-src", images=4, size=128, val_images=1)
     data = train_split_as_val(root / "tiny-src", root / "tiny")
     out = train(root, env, "--data", str(data), "--max-iters", "30", "--save-checkpoint", "--", "--lr", "0.01",
-                "--lr-warmup-iters", "0", "--workers", "0", "--validate", *SMALL, work="learn")
+                "--lr-warmup-iters", "0", "--workers", "0", "--validate", "--log-interval", "1", *SMALL, work="learn")
     assert out.returncode == 0, out.stderr[-3000:]
+    # mmcv's text logger at every iteration (its memory field is a device's: none on the CPU, no KeyError)
+    log = next((root / "learn").glob("*.log")).read_text()
+    assert [line.split("Epoch ")[1].split("\t")[0] for line in log.splitlines() if "Epoch [" in line] == [
+        f"[{i // 2 + 1}][{i % 2 + 1}/2]" for i in range(30)] and "memory" not in log
     res = json.loads((root / "learn" / "results.json").read_text())
     trained = res["segm_mAP"]
     assert "bbox_mAP" not in res  # SOLO predicts masks, no boxes: no bbox mAP is made up

@@ -103,4 +103,4 @@ def test_recipes_ship_in_a_wheel(tmp_path):
     (wheel,) = tmp_path.glob("npuport-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "npuport/_recipes/gcnet/recipe.toml" in names
-    assert "npuport/cli.py" in names
+    assert "npuport/cli/__init__.py" in names and "npuport/cli/run.py" in names

@@ -1,1 +1,1 @@
-"""One module per command: plain functions that return result objects; cli.py only wires them."""
+"""One module per command: plain functions that return result objects; npuport/cli/ only wires them."""

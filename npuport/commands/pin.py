@@ -21,7 +21,7 @@ from ..recipe import RECIPE_FILE, Pin, Recipe, tomllib
 from ..recipe.resolve import options, resolve
 from ..recipe.schema import parse_recipe
 from .inputs import fetch_all
-from .verify import _verify_one
+from .verify import verify_one
 
 OK, DRIFT, FAILS, SKIPPED = "ok", "drift", "fails", "skipped"
 _DRIFT_TEXT = ("does not apply", "does not exist")  # a diff's context or file is not in the upstream any more
@@ -84,7 +84,7 @@ def pin(recipe: Recipe, option: str, version: str, *, mirror_pairs=(), check_onl
         if r.ok and r.status != st.SKIPPED and r.step.source == src.name:
             table.put(r.step.id, key, Expected(r.base, r.result))
     if all(r.ok for r in results):  # prove it as verify-patches will: exact, compiling, idempotent
-        results = _verify_one(wide, key, inputs, table).steps
+        results = verify_one(wide, key, inputs, table).steps
     res = PinResult(recipe.name, option, version, sha, check_only,
                     [{"id": r.step.id, "status": outcome(r), "detail": r.detail} for r in results])
     if res.ok and not check_only:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..errors import Unreachable
+from ..errors import Unreachable, UsageError
 from ..patches import engine
 from ..patches.steps import ALREADY, NOT_IDEMPOTENT, SKIPPED, StepResult
 from ..patches.table import Expected, HashTable, pin_key
 from ..recipe import Recipe
-from ..errors import UsageError
 from ..recipe.resolve import every_version, options, resolve
 from .inputs import fetch_all, scratch_copies
 
@@ -100,11 +99,11 @@ def verify(recipes: list[Recipe], *, source_pairs=(), mirror_pairs=(), offline=F
                 continue
             if record:
                 _record(recipe, inputs)
-            reports.append(replace(_verify_one(recipe, label, inputs), pins=chosen))
+            reports.append(replace(verify_one(recipe, label, inputs), pins=chosen))
     return VerifyReport(reports, skip_unreachable)
 
 
-def _verify_one(recipe: Recipe, label: str, inputs, table: HashTable | None = None) -> VersionReport:
+def verify_one(recipe: Recipe, label: str, inputs, table: HashTable | None = None) -> VersionReport:
     table = table or HashTable.load(recipe)
     with scratch_copies(inputs, "npuport-verify-") as roots:
         results = engine.apply_all(recipe, roots, inputs.pins, table, strict=True)

@@ -150,7 +150,9 @@ def test_pin_records_a_version_every_step_holds_on(shared_cache, tmp_path):
     root = _copy(tmp_path, "gcnet")
     out = run_cli("pin", "gcnet", "--mmcv", "1.3.17", "--recipes", str(root), timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1].startswith("gcnet --mmcv 1.3.17: every step holds; recorded")
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("gcnet --mmcv 1.3.17: every step holds; recorded")
+    assert last.endswith(f"`npuport diff gcnet --mmcv 1.3.17 --recipes {root}`")  # the review command as it runs
     pinned = recipe.load("gcnet", [str(root)]).source("mmcv")
     assert [p.version for p in pinned.pins()] == ["1.3.8", "1.2.7", "1.3.18", "1.3.17"]
     assert pinned.at("1.3.17").sha256 == "dc755c676c4f1a1e87e55d2ab3d527724e0a679e5493d81d8e7eee4fe7db5605"

@@ -110,7 +110,7 @@ def pin_cmd(name, mmcv_version, check_only, mirrors, as_json, recipe_dirs):
     from ..commands.pin import format_pin, pin
 
     res = pin(recipe.load(name, recipe_dirs), "mmcv", mmcv_version, mirror_pairs=mirrors, check_only=check_only, log=log)
-    emit_json(res.to_json()) if as_json else click.echo(format_pin(res))
+    emit_json(res.to_json()) if as_json else click.echo(format_pin(res, tuple(recipe_dirs or ())))
     sys.exit(0 if res.ok else 1)
 
 

@@ -133,7 +133,8 @@ def with_pin(text: str, source: str, version: str, sha256: str, path) -> str:
     return new
 
 
-def format_pin(res: PinResult) -> str:
+def format_pin(res: PinResult, recipe_dirs: tuple = ()) -> str:
+    """The per-step table and one closing line; `recipe_dirs` (--recipes) are repeated in the suggested command."""
     from ..table import format_rows
 
     rows = [(r["id"], r["status"], r["detail"]) for r in res.rows if r["status"] != SKIPPED]
@@ -143,8 +144,9 @@ def format_pin(res: PinResult) -> str:
     if bad:
         last = f"{target}: {len(bad)} step(s) do not hold: {', '.join(bad)}; nothing recorded"
     elif res.recorded:
+        where = "".join(f" --recipes {d}" for d in recipe_dirs)
         last = (f"{target}: every step holds; recorded its sha256 {res.sha256[:16]}… and hashes; review "
-                f"`npuport diff {res.recipe} --{res.option} {res.version}`")
+                f"`npuport diff {res.recipe} --{res.option} {res.version}{where}`")
     else:
         last = f"{target}: every step holds (--check-only: nothing recorded)"
     note = f"\n({skipped} step(s) for other versions skipped)" if skipped else ""

@@ -50,7 +50,8 @@ def format_list(recipes: list[Recipe]) -> str:
     for r in recipes:
         pins = ", ".join(s.pin_label for s in r.sources)
         offered = "".join(f"; --{o} {' | '.join(c['versions'])}" for o, c in choices(r).items() if len(c["versions"]) > 1)
-        steps = f"{len(r.steps)} patch step" + ("s" if len(r.steps) != 1 else "")
+        count = sum(not s.versions or s.applies_to(r.source(s.source).version) for s in r.steps)  # default pins'
+        steps = f"{count} patch step" + ("s" if count != 1 else "")
         lines.append(f"{r.name:<16} {r.description}\n{'':<16} sources: {pins}{offered}; {steps}")
     return "\n".join(lines)
 

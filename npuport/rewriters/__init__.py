@@ -10,6 +10,7 @@ from typing import Optional
 import libcst as cst
 
 from npuport.errors import NpuportError, UsageError
+from npuport.rewriters._shared_pass import shared_sites
 from npuport.rewriters.apex_amp import ApexAmpRule
 from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
@@ -101,8 +102,10 @@ def parse(source: str, path: str = "<string>") -> cst.Module:
                            "exclude the file") from None
 
 
-def check(source: str, rule_ids: list[str], path: str = "<string>") -> list[Change]:
-    """Sites of every rule on the unmodified source (line numbers refer to `source`)."""
+def check(source: str, rule_ids: list[str], path: str = "<string>", shared: bool = True) -> list[Change]:
+    """Sites of every rule on the unmodified source (line numbers refer to `source`), rule by rule.
+
+    shared=True: one walk for all rules (_shared_pass); False: each rule walks on its own (the reference)."""
     rules = [get(i)() for i in rule_ids]
     wanted = [r for r in rules if r.wants(source)]
     if not wanted:
@@ -110,8 +113,14 @@ def check(source: str, rule_ids: list[str], path: str = "<string>") -> list[Chan
     module = parse(source, path)
     lines = Lines(module)
     changes: list[Change] = []
+    together = [rule for rule in wanted if shared and rule.SHARED]
+    visitors = {id(rule): rule.Transformer(rule) for rule in together}
+    if visitors:
+        shared_sites(module, list(visitors.values()))
+        lines.need([node for visitor in visitors.values() for node, _, _ in visitor.sites])
     for rule in wanted:
-        changes.extend(rule.run(module, lines)[1])
+        visitor = visitors.get(id(rule))
+        changes.extend(rule.run(module, lines)[1] if visitor is None else rule.changes(visitor, lines))
     return changes
 
 

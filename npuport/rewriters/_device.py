@@ -312,6 +312,8 @@ class DeviceString(RuleTransformer):
             if body is None and orelse is None:
                 return None
             return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+        if isinstance(node, cst.SimpleString) and _CUDA_PREFIX.match(node.value):
+            return None  # 'cuda:N' anywhere: leave_SimpleString's
         swapped = swap_cuda_string(node, self.flavour)
         if swapped is None:
             return None

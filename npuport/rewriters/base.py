@@ -137,6 +137,16 @@ class RuleTransformer(cst.CSTTransformer):
             self.imports.append(item)
 
 
+class SkipImportsTransformer(RuleTransformer):
+    """A rule transformer that never rewrites inside import statements."""
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+
 class Rule:
     """A codemod with a stable ID. Subclasses set the class attributes and `Transformer`."""
 

@@ -20,7 +20,8 @@ Tensor.is_npu, but an is_cuda test often selects a CUDA-only kernel).
 
 from __future__ import annotations
 
-from npuport.rewriters._device import DeviceString, npu_flavour
+from npuport.rewriters._util import npu_flavour
+from npuport.rewriters.cuda_device_string import DeviceString
 from npuport.rewriters.base import Rule
 
 

@@ -72,3 +72,13 @@ def test_lines_are_position_providers(path: Path) -> None:
     # one node alone: the code generation stops early and still agrees
     last = nodes[-1]
     assert Lines(module).line(last) == positions[last].start.line
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[f"{p.parent.name}/{p.name}" for p in FIXTURES])
+def test_prefilters_never_skip_a_file_with_sites(path: Path) -> None:
+    source = path.read_text()
+    module = cst.parse_module(source)
+    for rule_id, cls in RULES.items():
+        rule = cls()
+        if rule.run(module)[1]:
+            assert rule.wants(source), f"{rule_id}'s text pre-filter skips {path.name}, where it has sites"

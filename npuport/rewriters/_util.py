@@ -18,6 +18,9 @@ BOOL_METHODS = frozenset({"ge", "gt", "le", "lt", "eq", "ne", "isnan", "isinf", 
                           "logical_or", "logical_not", "bool"})
 
 
+_TENSOR_COMPARISONS = (cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual, cst.Equal, cst.NotEqual)
+
+
 def dotted(node: cst.CSTNode) -> Optional[str]:
     """'torch.cuda.synchronize' for a Name/Attribute chain, else None."""
     if isinstance(node, cst.Name):
@@ -62,8 +65,8 @@ def strip_comma(args: list[cst.Arg]) -> list[cst.Arg]:
 
 def is_boolean(node: cst.BaseExpression) -> bool:
     """Evidently a boolean tensor: a comparison, ~/&/| of those, or x.gt(...)-style calls."""
-    if isinstance(node, cst.Comparison):
-        return True
+    if isinstance(node, cst.Comparison):  # an order or equality, not `in` / `is`
+        return all(isinstance(t.operator, _TENSOR_COMPARISONS) for t in node.comparisons)
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
         return is_boolean(node.expression)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.BitAnd, cst.BitOr, cst.BitXor)):

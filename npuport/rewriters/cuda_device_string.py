@@ -124,10 +124,21 @@ class DeviceString(RuleTransformer):
             if not is_device:
                 continue
             new = self._swap(arg.value, old)
+            if new is None and i == 0 and name.endswith(".to") and isinstance(arg.value, cst.Integer):
+                new = self._index(arg.value, old)
             if new is not None:
                 args[i] = arg.with_changes(value=new)
                 changed = True
         return updated.with_changes(args=args) if changed else updated
+
+    def _index(self, node: cst.Integer, original: cst.CSTNode) -> cst.BaseExpression:
+        """`x.to(0)`: an int given to Tensor.to / Module.to is a CUDA device index."""
+        if self.flavour == "npu":
+            self.fix(original, f".to({node.value}) -> .to('npu:{node.value}')")
+            return cst.SimpleString(f"'npu:{node.value}'")
+        self.need_import(RUNTIME)
+        self.fix(original, f".to({node.value}) -> .to({RUNTIME}.device({node.value}))")
+        return expr(f"{RUNTIME}.device({node.value})")
 
     def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
         if original.name.value not in DEVICE_KEYWORDS or updated.default is None:
@@ -160,6 +171,6 @@ class CudaDeviceStringRule(Rule):
     DESCRIPTION = ("rewrite 'cuda' in device positions, 'cuda:N'/f'cuda:{i}'/'cuda:{}' anywhere, to "
                    "npuport.runtime.device_type(); report x.is_cuda")
     FIXABLE = True
-    TRIGGERS = ("cuda",)
-    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""
+    TRIGGERS = ("cuda", ".to(")
+    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b|\.to\(\s*\d"""
     Transformer = DeviceString

@@ -29,6 +29,6 @@ class NpuDeviceStringRule(Rule):
     ID = "NPU113"
     DESCRIPTION = "direct NPU port: rewrite 'cuda' device strings (as NPU103 finds them) to 'npu'; report x.is_cuda"
     FIXABLE = True
-    TRIGGERS = ("cuda",)
-    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""
+    TRIGGERS = ("cuda", ".to(")
+    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b|\.to\(\s*\d"""
     Transformer = npu_flavour(DeviceString)

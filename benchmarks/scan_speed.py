@@ -7,7 +7,7 @@
 
 Both figures are CPU seconds of this one process (time.process_time; scan with workers=1), so a busy machine
 changes them less than wall time. Goal (issue 11): scan <= 1.0x parse, one shared visitor pass and pre-filters.
-Measured on a shared 2-core machine: scan / parse 3.35 before the shared pass, 0.9-1.0 with it.
+Measured on a shared 2-core machine: scan / parse 3.35 before the shared pass, 0.99 with it (docs/rewriters.md).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ replaces the kind, and anything not evident has no kind.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import libcst as cst
@@ -105,3 +106,22 @@ def _long_dtype(call: cst.Call) -> bool:
 def _pair_call(value: cst.BaseExpression) -> bool:
     return (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
             and value.func.attr.value in _PAIRS and bool(value.args))
+
+
+#: `name = <something with a comparison or a boolean method>` on one line
+_MASK_LINE = re.compile(r"(?m)^\s*(\w+)\s*=[^=\n]*?(?:[<>~]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool|isnan|isinf|"
+                        r"isfinite|logical_\w+)\()")
+_ALIAS_LINE = re.compile(r"(?m)^\s*(\w+)\s*=\s*\(?(\w+)\.")
+
+
+def mask_names(source: str) -> set[str]:
+    """Text pre-filter: names that some line may assign a boolean mask (and names derived from them, as
+    `flat = keep.view(-1)`): a superset of what KindTracker will call MASK."""
+    names = set(_MASK_LINE.findall(source))
+    names |= {target for target, origin in _ALIAS_LINE.findall(source) if origin in names}
+    return names
+
+
+def indexes_with(source: str, names: set[str]) -> bool:
+    """Text pre-filter: some `x[name]` in the source, for one of these names."""
+    return any(f"[{name}]" in source or f"[{name} ]" in source or f"[ {name}]" in source for name in names)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from npuport.rewriters._kinds import MASK, NONZERO, NUMPY, KindTracker
+from npuport.rewriters._kinds import MASK, NONZERO, NUMPY, KindTracker, indexes_with, mask_names
 from npuport.rewriters._util import dotted, is_boolean, module_aliases
 from npuport.rewriters.base import Rule
 
@@ -108,7 +108,11 @@ class DynamicShapeSitesRule(Rule):
                    "masked_select, unique (report only)")
     FIXABLE = False
     TRIGGERS = ("nonzero", "where(", "masked_select", "unique", "[")
-    PATTERN = (r"(?m)nonzero|torch\.where\(|masked_select|unique"
-               r"|\[[^\]\n]*(?:[<>]|==|!=|\.(?:gt|lt|ge|le|eq|ne|bool)\()"
-               r"|^\s*\w+\s*=[^=\n]*?(?:[<>]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool)\()")  # a mask built earlier
+    PATTERN = r"nonzero|torch\.where\(|masked_select|unique|\[[^\]\n]*(?:[<>~]|==|!=|\.(?:gt|lt|ge|le|eq|ne|bool)\()"
     Transformer = _DynamicShapes
+
+    def wants(self, source: str) -> bool:
+        """The sites' own words, or `x[keep]` with `keep` a mask built earlier."""
+        if self.TRIGGERS and not any(t in source for t in self.TRIGGERS):
+            return False
+        return super().wants(source) or indexes_with(source, mask_names(source))

@@ -34,7 +34,7 @@ from typing import Optional
 
 import libcst as cst
 
-from npuport.rewriters._kinds import MASK, NUMPY, KindTracker
+from npuport.rewriters._kinds import MASK, NUMPY, KindTracker, indexes_with, mask_names
 from npuport.rewriters._util import code, expr, is_boolean, is_number, simple_target
 from npuport.rewriters.base import Rule
 
@@ -139,12 +139,11 @@ class MaskedAssignRule(Rule):
     Transformer = _MaskedAssign
 
     def wants(self, source: str) -> bool:
-        """A subscript assignment, and a mask for it: inline in its brackets or some name assigned one."""
-        return super().wants(source) and _MASKS.search(source) is not None
+        """A subscript assignment, and a mask for it: inline in its brackets or a name assigned one."""
+        return super().wants(source) and (_INLINE.search(source) is not None
+                                          or indexes_with(source, mask_names(source)))
 
 
-#: a comparison or boolean method inside brackets followed by an assignment, or `name = <boolean>`
-_MASKS = re.compile(r"(?m)\[[^\]\n]*(?:[<>~]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool|isnan|isinf|isfinite|logical_\w+)\()"
-                    r"[^\]\n]*\]\s*[-+*/|&]?=(?!=)"
-                    r"|^\s*\w+\s*=[^=\n]*?(?:[<>~]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool|isnan|isinf|isfinite|"
-                    r"logical_\w+)\()")
+#: a comparison or boolean method inside brackets followed by an assignment
+_INLINE = re.compile(r"\[[^\]\n]*(?:[<>~]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool|isnan|isinf|isfinite|logical_\w+)\()"
+                     r"[^\]\n]*\]\s*[-+*/|&]?=(?!=)")

@@ -155,3 +155,18 @@ def test_report_only_rule_leaves_source_unchanged_in_apply() -> None:
     source = "import torch\nidx = (x > 0).nonzero()\n"
     new, changes = apply(source, ["NPU301"])
     assert new == source and len(changes) == 1 and not changes[0].fixed
+
+
+def test_tables_are_package_data() -> None:
+    """The rules' tables (API maps, numpy aliases, torch_npu names) are JSON files shipped as package data."""
+    from npuport.rewriters import numpy_aliases, torch_cuda_api
+    from npuport.rewriters._util import data
+
+    root = Path(rewriters.__file__).parent
+    tables = sorted(p.stem for p in (root / "data").glob("*.json"))
+    assert tables == ["numpy_aliases", "runtime_api", "torch_npu_names"]
+    assert torch_cuda_api.API is data("runtime_api")["api"] and torch_cuda_api.API["manual_seed"] == "manual_seed_all"
+    assert numpy_aliases.ALIASES is data("numpy_aliases")["aliases"]
+    setup_cfg = (root.parent.parent / "setup.cfg").read_text()
+    assert "npuport.rewriters = data/*.json" in setup_cfg
+    assert not (root / "_device.py").exists()  # each rule's fix lives in its rule file

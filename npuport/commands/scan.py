@@ -168,18 +168,17 @@ def _read(file: Path) -> str:
 
 def _scan_one(job: tuple[str, list[str]]) -> tuple[list[tuple], Optional[str], bool]:
     """Worker: (sites as tuples, error, parsed?) for one file."""
-    from npuport.rewriters import RULES, check
+    from npuport.rewriters import RULES, check, wanted
 
     name, ids = job
     try:
         source = _read(Path(name))
     except (OSError, UnicodeDecodeError) as error:
         return [], f"{name}: cannot read ({error})", False
-    wanted = [i for i in ids if RULES[i]().wants(source)]
-    if not wanted:
+    if not wanted(source, ids):
         return [], None, False
     try:
-        changes = check(source, wanted, name)
+        changes = check(source, ids, name)
     except NpuportError as error:
         return [], str(error), True
     return [(c.rule, c.line, c.message, RULES[c.rule].FIXABLE and c.fixed) for c in changes], None, True

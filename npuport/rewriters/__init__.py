@@ -10,6 +10,7 @@ from typing import Optional
 import libcst as cst
 
 from npuport.errors import NpuportError, UsageError
+from npuport.rewriters._shared_pass import shared_sites
 from npuport.rewriters.apex_amp import ApexAmpRule
 from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
@@ -38,7 +39,7 @@ from npuport.rewriters.roi_float_cast import RoiFloatCastRule
 from npuport.rewriters.torch_cuda_api import TorchCudaApiRule
 from npuport.rewriters.torch_six import TorchSixRule
 
-__all__ = ["RULES", "DEFAULT_RULES", "Change", "Rule", "get", "resolve", "apply", "check"]
+__all__ = ["RULES", "DEFAULT_RULES", "Change", "Rule", "get", "resolve", "wanted", "apply", "check"]
 
 #: Every rule, by ID, in the order `apply` runs them by default.
 RULES: dict[str, type[Rule]] = {
@@ -101,17 +102,39 @@ def parse(source: str, path: str = "<string>") -> cst.Module:
                            "exclude the file") from None
 
 
-def check(source: str, rule_ids: list[str], path: str = "<string>") -> list[Change]:
-    """Sites of every rule on the unmodified source (line numbers refer to `source`)."""
-    rules = [get(i)() for i in rule_ids]
-    wanted = [r for r in rules if r.wants(source)]
-    if not wanted:
+_INSTANCES: dict[str, Rule] = {}
+
+
+def wanted(source: str, rule_ids: list[str]) -> list[Rule]:
+    """The rules whose text pre-filter says this source may have a site (rule objects hold no state)."""
+    rules = []
+    for rule_id in rule_ids:
+        rule = _INSTANCES.get(rule_id)
+        if rule is None:
+            rule = _INSTANCES[rule_id] = get(rule_id)()
+        if rule.wants(source):
+            rules.append(rule)
+    return rules
+
+
+def check(source: str, rule_ids: list[str], path: str = "<string>", shared: bool = True) -> list[Change]:
+    """Sites of every rule on the unmodified source (line numbers refer to `source`), rule by rule.
+
+    shared=True: one walk for all rules (_shared_pass); False: each rule walks on its own (the reference)."""
+    rules = wanted(source, rule_ids)
+    if not rules:
         return []
     module = parse(source, path)
     lines = Lines(module)
     changes: list[Change] = []
-    for rule in wanted:
-        changes.extend(rule.run(module, lines)[1])
+    together = [rule for rule in rules if shared and rule.SHARED]
+    visitors = {id(rule): rule.Transformer(rule) for rule in together}
+    if visitors:
+        shared_sites(module, list(visitors.values()))
+        lines.need([node for visitor in visitors.values() for node, _, _ in visitor.sites])
+    for rule in rules:
+        visitor = visitors.get(id(rule))
+        changes.extend(rule.run(module, lines)[1] if visitor is None else rule.changes(visitor, lines))
     return changes
 
 
@@ -121,14 +144,13 @@ def apply(source: str, rule_ids: list[str], path: str = "<string>") -> tuple[str
     Each rule's line numbers refer to the source as that rule saw it (after the rules before it);
     imports the new code needs are added once, at the end.
     """
-    rules = [get(i)() for i in rule_ids]
-    wanted = [r for r in rules if r.wants(source)]
-    if not wanted:
+    rules = wanted(source, rule_ids)
+    if not rules:
         return source, []
     module = parse(source, path)
     changes: list[Change] = []
     imports = []
-    for rule in wanted:
+    for rule in rules:
         module, found, needed = rule.run(module)
         changes.extend(found)
         imports.extend(i for i in needed if i not in imports)

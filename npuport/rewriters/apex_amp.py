@@ -255,4 +255,5 @@ class ApexAmpRule(Rule):
     FIXABLE = True
     TRIGGERS = ("amp",)
     PATTERN = r"amp\.(initialize|scale_loss|state_dict|load_state_dict)|from apex import"
+    SHARED = False  # `from apex import amp` is removed when the rewritten module no longer uses amp
     Transformer = _ApexAmp

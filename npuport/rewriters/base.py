@@ -8,7 +8,7 @@ from typing import Callable, ClassVar, Optional
 
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst._nodes.internal import CodegenState
 
 from npuport.rewriters._util import dotted
 
@@ -24,24 +24,96 @@ class Change:
 
 
 class Lines:
-    """Line numbers of a module's nodes, computed once and only when a rule asks for one.
+    """Start lines of a module's nodes, computed only for the nodes a rule reported.
 
-    Resolving positions costs about twice a parse, so rules record nodes during their
-    visit and the lines are looked up afterwards, only for files with a site.
+    The same start lines as libcst's PositionProvider, from one code generation that counts lines and keeps
+    them for the wanted nodes only (no columns, no metadata wrapper, no table of every node): a fraction of
+    its cost. Rules record nodes during their visit; `need` is called with all of them before `line`.
     """
 
     def __init__(self, module: cst.Module) -> None:
         self.module = module
-        self._positions: Optional[object] = None
+        self._lines: dict[cst.CSTNode, int] = {}
+
+    def need(self, nodes: list[cst.CSTNode]) -> None:
+        """Compute the lines of these nodes (one code generation for all that are not known yet)."""
+        wanted = {node for node in nodes if node not in self._lines}
+        if wanted:
+            state = _LineState(self.module, wanted)
+            try:
+                self.module._codegen(state)
+            except _AllFound:
+                pass
+            self._lines.update(state.lines)
+            self._lines.update((node, 0) for node in wanted if node not in state.lines)
 
     def line(self, node: cst.CSTNode) -> int:
-        if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        try:
-            return self._positions[node].start.line  # type: ignore[index]
-        except KeyError:
-            return 0
+        if node not in self._lines:
+            self.need([node])
+        return self._lines[node]
+
+
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+class _LineState(CodegenState):
+    """Code generation that keeps the start line of the wanted nodes (PositionProvider's rules)."""
+
+    def __init__(self, module: cst.Module, wanted: set[cst.CSTNode]) -> None:
+        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
+        self.line = 1
+        self.wanted = wanted
+        self.lines: dict[cst.CSTNode, int] = {}
+        self._starts: list[int] = []
+
+    def add_indent_tokens(self) -> None:
+        self.tokens.extend(self.indent_tokens)
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        if "\n" in value or "\r" in value:
+            self.line += len(_NEWLINE.findall(value))
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self._starts.append(self.line)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        start = self._starts.pop()
+        if node in self.wanted and node not in self.lines:
+            self.found(node, start)
+
+    def found(self, node: cst.CSTNode, line: int) -> None:
+        """A node's first recorded start is final (a syntactic one comes before its after_codegen)."""
+        self.lines[node] = line
+        if len(self.lines) == len(self.wanted):
+            raise _AllFound  # the rest of the code generation would change nothing
+
+    def record_syntactic_position(self, node: cst.CSTNode, *, start_node: Optional[cst.CSTNode] = None,
+                                  end_node: Optional[cst.CSTNode] = None) -> "_Syntactic":
+        return _Syntactic(self, node, start_node)
+
+
+class _AllFound(Exception):
+    pass
+
+
+class _Syntactic:
+    """The context of CodegenState.record_syntactic_position, as a plain object (cheaper than contextlib)."""
+
+    __slots__ = ("state", "node", "start_node", "start")
+
+    def __init__(self, state: _LineState, node: cst.CSTNode, start_node: Optional[cst.CSTNode]) -> None:
+        self.state, self.node, self.start_node = state, node, start_node
+
+    def __enter__(self) -> None:
+        self.start = self.state.line
+        if self.start_node is not None and self.node in self.state.wanted:
+            self.state.wanted.add(self.start_node)  # its start is the node's start
+
+    def __exit__(self, *exc: object) -> None:
+        state = self.state
+        if self.node in state.wanted and exc[0] is None:
+            state.found(self.node, state.lines[self.start_node] if self.start_node is not None else self.start)
 
 
 class RuleTransformer(cst.CSTTransformer):
@@ -65,6 +137,16 @@ class RuleTransformer(cst.CSTTransformer):
             self.imports.append(item)
 
 
+class SkipImportsTransformer(RuleTransformer):
+    """A rule transformer that never rewrites inside import statements."""
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+
 class Rule:
     """A codemod with a stable ID. Subclasses set the class attributes and `Transformer`."""
 
@@ -75,6 +157,8 @@ class Rule:
     TRIGGERS: ClassVar[tuple[str, ...]] = ()
     #: Optional finer pre-filter on the text (a regex), checked after TRIGGERS.
     PATTERN: ClassVar[Optional[str]] = None
+    #: False for a rule whose sites depend on its own rewritten children (it then walks alone in check mode)
+    SHARED: ClassVar[bool] = True
     Transformer: ClassVar[Callable[["Rule"], RuleTransformer]]
 
     def wants(self, source: str) -> bool:
@@ -91,12 +175,17 @@ class Rule:
         new = module.visit(visitor)
         if not visitor.sites:
             return module, [], []
-        lines = lines if lines is not None and lines.module is module else Lines(module)
-        changes = [Change(self.ID, lines.line(node), message, fixed) for node, message, fixed in visitor.sites]
-        changes.sort(key=lambda c: c.line)
+        changes = self.changes(visitor, lines if lines is not None and lines.module is module else Lines(module))
         if not any(c.fixed for c in changes):
             return module, changes, []
         return new, changes, visitor.imports
+
+    def changes(self, visitor: RuleTransformer, lines: Lines) -> list[Change]:
+        """The sites a visit recorded, as changes in line order."""
+        lines.need([node for node, _, _ in visitor.sites])
+        changes = [Change(self.ID, lines.line(node), message, fixed) for node, message, fixed in visitor.sites]
+        changes.sort(key=lambda c: c.line)
+        return changes
 
     def transform(self, module: cst.Module) -> tuple[cst.Module, list[Change]]:
         """Apply this rule alone. Report-only rules return the module unchanged."""

@@ -35,8 +35,135 @@ is the device-neutral form where it means "on the accelerator".
 
 from __future__ import annotations
 
-from npuport.rewriters._device import DeviceString
-from npuport.rewriters.base import Rule
+import re
+from typing import Optional
+
+import libcst as cst
+
+from npuport.rewriters._util import RUNTIME, dotted, expr, keyword, named, swap_cuda_string
+from npuport.rewriters.base import Rule, RuleTransformer
+
+#: keywords that take a device: torch_npu's transfer_to_npu list, plus DataLoader's pin_memory_device
+DEVICE_KEYWORDS = frozenset({"device", "device_type", "map_location", "device_id", "pin_memory_device"})
+#: calls whose first positional argument is a device (names or dotted-name endings)
+POSITIONAL_DEVICE = frozenset({"torch.device", "device", "torch.autocast", "torch.amp.autocast",
+                               "torch.amp.GradScaler", "torch.Generator", "torch.set_default_device"})
+#: 'cuda:' followed by an index, a format field or nothing: a device string wherever it stands
+_CUDA_PREFIX = re.compile(r"""^(?P<p>[rRuU]?)(?P<q>['"])cuda:(?P<rest>\d+|\{[^{}'"]*\}|%[ds]|)(?P=q)$""")
+
+
+class DeviceString(RuleTransformer):
+    """'cuda' device strings in device positions, and 'cuda:N' / f"cuda:{i}" / 'cuda:{}' anywhere."""
+
+    flavour = "runtime"
+
+    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
+        if isinstance(node, cst.IfExp):
+            body = self._swap(node.body, original)
+            orelse = self._swap(node.orelse, original)
+            if body is None and orelse is None:
+                return None
+            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+        if isinstance(node, cst.SimpleString) and _CUDA_PREFIX.match(node.value):
+            return None  # 'cuda:N' anywhere: leave_SimpleString's
+        swapped = swap_cuda_string(node, self.flavour)
+        if swapped is None:
+            return None
+        if self.flavour == "runtime":
+            self.need_import(RUNTIME)
+        self.fix(original, swapped[1])
+        return swapped[0]
+
+    def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
+        match = _CUDA_PREFIX.match(original.value)
+        if match is None:
+            return updated
+        if self.flavour == "npu":
+            new = original.value.replace("cuda", "npu", 1)
+            self.fix(original, f"{original.value} -> {new}")
+            return updated.with_changes(value=new)
+        rest = match.group("rest").replace("{", "{{").replace("}", "}}")
+        self.need_import(RUNTIME)
+        self.fix(original, f"{original.value} -> f'{{{RUNTIME}.device_type()}}:{rest}'")
+        return expr(f'f"{{{RUNTIME}.device_type()}}:{rest}"')
+
+    def leave_FormattedString(self, original: cst.FormattedString,
+                              updated: cst.FormattedString) -> cst.BaseExpression:
+        parts = list(updated.parts)
+        if len(parts) < 2 or not isinstance(parts[0], cst.FormattedStringText) or \
+                not parts[0].value.startswith("cuda:") or "b" in updated.prefix.lower():
+            return updated
+        text = parts[0].value
+        if self.flavour == "npu":
+            parts[0] = parts[0].with_changes(value="npu" + text[len("cuda"):])
+            self.fix(original, "f'cuda:...' -> f'npu:...'")
+            return updated.with_changes(parts=parts)
+        self.need_import(RUNTIME)
+        self.fix(original, f"f'cuda:...' -> f'{{{RUNTIME}.device_type()}}:...'")
+        device = cst.FormattedStringExpression(expression=expr(f"{RUNTIME}.device_type()"))
+        return updated.with_changes(parts=[device, parts[0].with_changes(value=text[len("cuda"):]), *parts[1:]])
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        # `x.is_cuda` is False on an NPU tensor. It often guards a CUDA-only kernel (mmcv.ops, a .cu extension),
+        # where "any accelerator" would call that kernel on the NPU: reported, for a hand to decide.
+        if node.attr.value == "is_cuda":
+            better = ".is_npu" if self.flavour == "npu" else f"{RUNTIME}.on_accelerator(x)"
+            self.report(node, f".is_cuda is False on an NPU: where it means 'on the accelerator' use {better}; "
+                              "where it selects a CUDA kernel keep it")
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = dotted(original.func) or ""
+        positional_device = name in POSITIONAL_DEVICE or name.endswith(".to")
+        argparse = name.endswith("add_argument")
+        args = list(updated.args)
+        changed = False
+        for i, (old, arg) in enumerate(zip(original.args, args)):
+            word = keyword(arg)
+            is_device = word in DEVICE_KEYWORDS or (argparse and word == "default") or (
+                positional_device and i == 0 and arg.keyword is None and not arg.star)
+            if not is_device:
+                continue
+            new = self._swap(arg.value, old)
+            if new is None and i == 0 and name.endswith(".to") and isinstance(arg.value, cst.Integer):
+                new = self._index(arg.value, old)
+            if new is not None:
+                args[i] = arg.with_changes(value=new)
+                changed = True
+        return updated.with_changes(args=args) if changed else updated
+
+    def _index(self, node: cst.Integer, original: cst.CSTNode) -> cst.BaseExpression:
+        """`x.to(0)`: an int given to Tensor.to / Module.to is a CUDA device index."""
+        if self.flavour == "npu":
+            self.fix(original, f".to({node.value}) -> .to('npu:{node.value}')")
+            return cst.SimpleString(f"'npu:{node.value}'")
+        self.need_import(RUNTIME)
+        self.fix(original, f".to({node.value}) -> .to({RUNTIME}.device({node.value}))")
+        return expr(f"{RUNTIME}.device({node.value})")
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        if original.name.value not in DEVICE_KEYWORDS or updated.default is None:
+            return updated
+        new = self._swap(updated.default, original)
+        return updated if new is None else updated.with_changes(default=new)
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if not named([t.target for t in original.targets], "device"):
+            return updated
+        new = self._swap(updated.value, original)  # device = 'cuda'
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        if updated.value is None or not named([original.target], "device"):
+            return updated
+        new = self._swap(updated.value, original)
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
+        key = original.key
+        if not isinstance(key, cst.SimpleString) or key.evaluated_value not in DEVICE_KEYWORDS:
+            return updated
+        new = self._swap(updated.value, original)  # {'device': 'cuda'}
+        return updated if new is None else updated.with_changes(value=new)
 
 
 class CudaDeviceStringRule(Rule):
@@ -44,6 +171,6 @@ class CudaDeviceStringRule(Rule):
     DESCRIPTION = ("rewrite 'cuda' in device positions, 'cuda:N'/f'cuda:{i}'/'cuda:{}' anywhere, to "
                    "npuport.runtime.device_type(); report x.is_cuda")
     FIXABLE = True
-    TRIGGERS = ("cuda",)
-    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""
+    TRIGGERS = ("cuda", ".to(")
+    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b|\.to\(\s*\d"""
     Transformer = DeviceString

@@ -15,22 +15,27 @@ ports. Rewrite to fixed-size forms (masks, torch.where(c, a, b), sums) where the
 Heuristics, to keep noise low: a `.nonzero()` directly indexed with an integer (`m.nonzero()[0]`) is
 numpy's idiom and skipped, as are calls on a name bound to numpy (`np.nonzero`, `np.unique`); boolean
 indexing is reported only when the index is evidently boolean (a comparison, ~/&/| of comparisons,
-x.gt(...)-style calls); `view(-1)`/`reshape(-1)` is only data dependent on one of the above and is
-reported as part of it. Masked assignment (`x[m] = v`) belongs to NPU302.
+x.gt(...)-style calls, or a name assigned from one of those earlier in the function: `keep = s > t; x[keep]`);
+a gather with indices from nonzero (`x[inds]`, `x.index_select(0, inds)` after `inds = m.nonzero()...`)
+is reported too, as the consumer whose shape follows; indexing a numpy array (a name assigned from np.* or
+.numpy(), or any name in a module that does not import torch) is not. `view(-1)`/`reshape(-1)` is only
+data dependent on one of the above and is reported as part of it. Masked assignment (`x[m] = v`) belongs to NPU302.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
+from npuport.rewriters._kinds import MASK, NONZERO, NUMPY, KindTracker, indexes_with, mask_names
 from npuport.rewriters._util import dotted, is_boolean, module_aliases
-from npuport.rewriters.base import Rule, RuleTransformer
+from npuport.rewriters.base import Rule
 
 _METHODS = {"nonzero", "masked_select", "unique", "unique_consecutive"}
 
 
-class _DynamicShapes(RuleTransformer):
+class _DynamicShapes(KindTracker):
     def visit_Module(self, node: cst.Module) -> None:
+        super().visit_Module(node)
         self.numpy = module_aliases(node, "numpy") | {"np", "numpy"}
         self.skip: set[int] = set()
         self.stores: set[int] = set()
@@ -49,9 +54,21 @@ class _DynamicShapes(RuleTransformer):
             return
         if id(node) in self.stores or len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             return
-        if is_boolean(node.slice[0].slice.value):
+        index = node.slice[0].slice.value
+        if is_boolean(index):
             self.report(node, "boolean-mask indexing x[mask] has a data-dependent shape; keep the mask "
                               "(torch.where / masked_fill / multiply by mask) instead")
+        elif isinstance(index, cst.Name) and self.uses_torch and self.kind(node.value) != NUMPY:
+            self._gather(node, index, f"x[{index.value}]")
+
+    def _gather(self, node: cst.CSTNode, index: cst.Name, what: str) -> None:
+        kind = self.kind(index)
+        if kind == MASK:
+            self.report(node, f"{what} with {index.value} a boolean mask built earlier: data-dependent shape; "
+                              "keep the mask (torch.where / masked_fill / multiply by mask) instead")
+        elif kind == NONZERO:
+            self.report(node, f"{what} gathers with indices from nonzero: its shape follows the data; "
+                              "gather a fixed count (top-k, padded indices) with a validity mask")
 
     def visit_Call(self, node: cst.Call) -> None:
         if id(node) in self.skip:
@@ -65,6 +82,9 @@ class _DynamicShapes(RuleTransformer):
                     self.report(node, f"{self._dynamic(func.value)}(...).{func.attr.value}(-1): data-dependent "
                                       "shape; recompiles per size on NPU")
             return
+        if self.uses_torch and isinstance(func, cst.Attribute) and func.attr.value == "index_select" \
+                and len(node.args) >= 2 and isinstance(node.args[-1].value, cst.Name):
+            self._gather(node, node.args[-1].value, f"index_select(..., {node.args[-1].value.value})")
         what = self._dynamic(node)
         if what:
             self.report(node, f"{what}(...) has a data-dependent output shape; recompiles per size on NPU "
@@ -88,5 +108,11 @@ class DynamicShapeSitesRule(Rule):
                    "masked_select, unique (report only)")
     FIXABLE = False
     TRIGGERS = ("nonzero", "where(", "masked_select", "unique", "[")
-    PATTERN = r"nonzero|torch\.where\(|masked_select|unique|\[[^\]\n]*(?:[<>]|==|!=|\.(?:gt|lt|ge|le|eq|ne)\()"
+    PATTERN = r"nonzero|torch\.where\(|masked_select|unique|\[[^\]\n]*(?:[<>~]|==|!=|\.(?:gt|lt|ge|le|eq|ne|bool)\()"
     Transformer = _DynamicShapes
+
+    def wants(self, source: str) -> bool:
+        """The sites' own words, or `x[keep]` with `keep` a mask built earlier."""
+        if self.TRIGGERS and not any(t in source for t in self.TRIGGERS):
+            return False
+        return super().wants(source) or indexes_with(source, mask_names(source))

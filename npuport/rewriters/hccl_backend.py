@@ -14,7 +14,8 @@ is_hccl_available().
 
 from __future__ import annotations
 
-from npuport.rewriters._device import NcclBackend, npu_flavour
+from npuport.rewriters._util import npu_flavour
+from npuport.rewriters.nccl_backend import NcclBackend
 from npuport.rewriters.base import Rule
 
 

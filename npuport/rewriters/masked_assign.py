@@ -22,40 +22,39 @@ itself, the shapes already match and no padding is written).
 Fixed only when the mask is evidently boolean (a comparison, ~/&/| of comparisons, x.gt(...)-style call,
 or a name assigned from one of those earlier in the same function), the target is a name or
 attribute chain (evaluated twice), and the value is a number literal (masked_fill_) or `y[m]` with the
-same mask (copy_(torch.where)). Any other masked assignment is reported.
+same mask (copy_(torch.where)). Any other masked assignment is reported. Not masks, not reported: an
+index or key (`counts[k] += 1` on a list or dict), and any assignment into a numpy array (a name assigned
+from np.* or .numpy()), where `a[a < 0] = 0` is numpy's own idiom and masked_fill_ does not exist.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import libcst as cst
 
+from npuport.rewriters._kinds import MASK, NUMPY, KindTracker, indexes_with, mask_names
 from npuport.rewriters._util import code, expr, is_boolean, is_number, simple_target
-from npuport.rewriters.base import Rule, RuleTransformer
+from npuport.rewriters.base import Rule
 
 
-class _MaskedAssign(RuleTransformer):
-    def visit_Module(self, node: cst.Module) -> None:
-        self.scopes: list[dict[str, bool]] = [{}]
+class _MaskedAssign(KindTracker):
+    def _is_mask(self, mask: cst.BaseExpression) -> bool:
+        return is_boolean(mask) or (isinstance(mask, cst.Name) and self.kind(mask) == MASK)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.scopes.append({})
-
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
-        self.scopes.pop()
-        return updated
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-            self.scopes[-1][node.targets[0].target.value] = is_boolean(node.value)
+    def _numpy(self, target: cst.BaseExpression) -> bool:
+        return isinstance(target, cst.Subscript) and self.kind(target.value) == NUMPY
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         body = list(updated.body)
         changed = False
         for i, (old, small) in enumerate(zip(original.body, updated.body)):
-            if isinstance(small, cst.AugAssign) and _mask(small.target) is not None:
+            if isinstance(small, cst.AugAssign):
+                mask = _mask(small.target)
+                if mask is None or not self._is_mask(mask) or self._numpy(small.target):
+                    continue  # counts[k] += 1 on a list, a dict or an index: not a mask
                 self.report(old, "augmented masked assignment x[m] op= v: data-dependent shape; "
                                  "rewrite as x.add_(v * m) or torch.where by hand")
                 continue
@@ -73,9 +72,10 @@ class _MaskedAssign(RuleTransformer):
         if mask is None:
             return None
         x = target.value  # type: ignore[union-attr]
-        boolean = is_boolean(mask) or (isinstance(mask, cst.Name) and self.scopes[-1].get(mask.value, False))
-        if not boolean:
+        if not self._is_mask(mask):
             return None  # an index, not a mask: static unless the index itself came from nonzero
+        if self._numpy(target):
+            return None  # a numpy array: a[a < 0] = 0 is numpy's own masked assignment, no masked_fill_
         if not simple_target(x):
             self.report(original, "masked assignment to a complex target: data-dependent shape; "
                                   "bind the target to a name or use masked_fill_ by hand")
@@ -134,6 +134,16 @@ class MaskedAssignRule(Rule):
     DESCRIPTION = ("rewrite x[mask] = number to x.masked_fill_(mask, number) and x[m] = y[m] to "
                    "x.copy_(torch.where(m, y, x)) when the mask is evidently boolean; report the rest")
     FIXABLE = True
-    TRIGGERS = ("] =", "]=")
+    TRIGGERS = ("] =", "]=", "] +=", "] -=", "] *=", "] /=")
     PATTERN = r"\]\s*(?:[-+*/|&]?=)(?!=)"
     Transformer = _MaskedAssign
+
+    def wants(self, source: str) -> bool:
+        """A subscript assignment, and a mask for it: inline in its brackets or a name assigned one."""
+        return super().wants(source) and (_INLINE.search(source) is not None
+                                          or indexes_with(source, mask_names(source)))
+
+
+#: a comparison or boolean method inside brackets followed by an assignment
+_INLINE = re.compile(r"\[[^\]\n]*(?:[<>~]|[=!]=|\.(?:gt|lt|ge|le|eq|ne|bool|isnan|isinf|isfinite|logical_\w+)\()"
+                     r"[^\]\n]*\]\s*[-+*/|&]?=(?!=)")

@@ -26,8 +26,78 @@ whether the accelerator's collective library is there: hccl on npu, nccl on cuda
 
 from __future__ import annotations
 
-from npuport.rewriters._device import NcclBackend
-from npuport.rewriters.base import Rule
+from typing import Optional
+
+import libcst as cst
+
+from npuport.rewriters._util import RUNTIME, dotted, expr, keyword, named
+from npuport.rewriters.base import Rule, RuleTransformer
+
+
+class NcclBackend(RuleTransformer):
+    """'nccl' as a backend: keywords and parameter defaults, init_process_group('nccl'), argparse defaults,
+    assignments and {'backend': 'nccl'}; and dist.is_nccl_available()."""
+
+    flavour = "runtime"
+
+    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
+        if isinstance(node, cst.IfExp):
+            body = self._swap(node.body, original)
+            orelse = self._swap(node.orelse, original)
+            if body is None and orelse is None:
+                return None
+            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+        if not isinstance(node, cst.SimpleString) or node.evaluated_value != "nccl":
+            return None
+        if self.flavour == "npu":
+            self.fix(original, "'nccl' -> 'hccl'")
+            return node.with_changes(value=node.value.replace("nccl", "hccl"))
+        self.fix(original, f"'nccl' -> {RUNTIME}.dist_backend()")
+        self.need_import(RUNTIME)
+        return expr(f"{RUNTIME}.dist_backend()")
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = dotted(original.func) or ""
+        if name.split(".")[-1] == "is_nccl_available" and not original.args:
+            if self.flavour == "npu":
+                if "." not in name:  # imported by name: is_hccl_available would need its own import
+                    self.report(original, "is_nccl_available(): use torch.distributed.is_hccl_available()")
+                    return updated
+                self.fix(original, "is_nccl_available() -> is_hccl_available()")
+                return updated.with_changes(func=expr(name.rsplit(".", 1)[0] + ".is_hccl_available"))
+            self.fix(original, f"is_nccl_available() -> {RUNTIME}.dist_backend() != 'gloo'")
+            self.need_import(RUNTIME)
+            return expr(f'({RUNTIME}.dist_backend() != "gloo")')
+        argparse = name.endswith("add_argument")
+        args = list(updated.args)
+        changed = False
+        for i, (old, arg) in enumerate(zip(original.args, args)):
+            wanted = keyword(arg) == "backend" or (argparse and keyword(arg) == "default") or (
+                i == 0 and arg.keyword is None and not arg.star and name.split(".")[-1] == "init_process_group")
+            new = self._swap(arg.value, old) if wanted else None
+            if new is not None:
+                args[i] = arg.with_changes(value=new)
+                changed = True
+        return updated.with_changes(args=args) if changed else updated
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        if original.name.value != "backend" or updated.default is None:
+            return updated
+        new = self._swap(updated.default, original)
+        return updated if new is None else updated.with_changes(default=new)
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if not named([t.target for t in original.targets], "backend"):
+            return updated
+        new = self._swap(updated.value, original)  # dist_backend = 'nccl'
+        return updated if new is None else updated.with_changes(value=new)
+
+    def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
+        key = original.key
+        if not isinstance(key, cst.SimpleString) or key.evaluated_value not in ("backend", "dist_backend"):
+            return updated
+        new = self._swap(updated.value, original)
+        return updated if new is None else updated.with_changes(value=new)
 
 
 class NcclBackendRule(Rule):

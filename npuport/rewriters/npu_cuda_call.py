@@ -15,7 +15,8 @@ arguments as `.cuda()`. Prefer NPU101 for a tree that must also run on cuda and 
 
 from __future__ import annotations
 
-from npuport.rewriters._device import CudaCall, npu_flavour
+from npuport.rewriters._util import npu_flavour
+from npuport.rewriters.cuda_call import CudaCall
 from npuport.rewriters.base import Rule
 
 

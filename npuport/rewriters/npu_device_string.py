@@ -20,7 +20,8 @@ Tensor.is_npu, but an is_cuda test often selects a CUDA-only kernel).
 
 from __future__ import annotations
 
-from npuport.rewriters._device import DeviceString, npu_flavour
+from npuport.rewriters._util import npu_flavour
+from npuport.rewriters.cuda_device_string import DeviceString
 from npuport.rewriters.base import Rule
 
 
@@ -28,6 +29,6 @@ class NpuDeviceStringRule(Rule):
     ID = "NPU113"
     DESCRIPTION = "direct NPU port: rewrite 'cuda' device strings (as NPU103 finds them) to 'npu'; report x.is_cuda"
     FIXABLE = True
-    TRIGGERS = ("cuda",)
-    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b"""
+    TRIGGERS = ("cuda", ".to(")
+    PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b|\.to\(\s*\d"""
     Transformer = npu_flavour(DeviceString)

@@ -21,7 +21,8 @@ the guard of a CUDA extension build (torch.utils.cpp_extension) stays torch.cuda
 
 from __future__ import annotations
 
-from npuport.rewriters._device import TorchCudaApi, npu_flavour
+from npuport.rewriters._util import npu_flavour
+from npuport.rewriters.torch_cuda_api import TorchCudaApi
 from npuport.rewriters.base import Rule
 
 

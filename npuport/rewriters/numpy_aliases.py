@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from npuport.rewriters._util import module_aliases
+from npuport.rewriters._util import data, module_aliases
 from npuport.rewriters.base import Rule, RuleTransformer
 
-ALIASES = {"int": "int", "float": "float", "bool": "bool", "object": "object", "long": "int", "str": "str",
-           "complex": "complex", "unicode": "str"}
+#: np.X -> builtin (data/numpy_aliases.json)
+ALIASES: dict[str, str] = data("numpy_aliases")["aliases"]
 
 
 class _NumpyAliases(RuleTransformer):

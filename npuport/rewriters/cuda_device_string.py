@@ -40,7 +40,8 @@ from typing import Optional
 
 import libcst as cst
 
-from npuport.rewriters._util import RUNTIME, dotted, expr, keyword, named, swap_cuda_string
+from npuport.rewriters._util import RUNTIME, dotted, expr, keyword, swap_cuda_string
+from npuport.rewriters._value_swap import NamedValueSwap
 from npuport.rewriters.base import Rule, RuleTransformer
 
 #: keywords that take a device: torch_npu's transfer_to_npu list, plus DataLoader's pin_memory_device
@@ -52,18 +53,14 @@ POSITIONAL_DEVICE = frozenset({"torch.device", "device", "torch.autocast", "torc
 _CUDA_PREFIX = re.compile(r"""^(?P<p>[rRuU]?)(?P<q>['"])cuda:(?P<rest>\d+|\{[^{}'"]*\}|%[ds]|)(?P=q)$""")
 
 
-class DeviceString(RuleTransformer):
+class DeviceString(NamedValueSwap, RuleTransformer):
     """'cuda' device strings in device positions, and 'cuda:N' / f"cuda:{i}" / 'cuda:{}' anywhere."""
 
     flavour = "runtime"
+    PARAM_NAMES = DEVICE_KEYWORDS
+    TARGET_WORD = "device"
 
-    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
-        if isinstance(node, cst.IfExp):
-            body = self._swap(node.body, original)
-            orelse = self._swap(node.orelse, original)
-            if body is None and orelse is None:
-                return None
-            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+    def _swap_one(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
         if isinstance(node, cst.SimpleString) and _CUDA_PREFIX.match(node.value):
             return None  # 'cuda:N' anywhere: leave_SimpleString's
         swapped = swap_cuda_string(node, self.flavour)
@@ -139,24 +136,6 @@ class DeviceString(RuleTransformer):
         self.need_import(RUNTIME)
         self.fix(original, f".to({node.value}) -> .to({RUNTIME}.device({node.value}))")
         return expr(f"{RUNTIME}.device({node.value})")
-
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if original.name.value not in DEVICE_KEYWORDS or updated.default is None:
-            return updated
-        new = self._swap(updated.default, original)
-        return updated if new is None else updated.with_changes(default=new)
-
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        if not named([t.target for t in original.targets], "device"):
-            return updated
-        new = self._swap(updated.value, original)  # device = 'cuda'
-        return updated if new is None else updated.with_changes(value=new)
-
-    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
-        if updated.value is None or not named([original.target], "device"):
-            return updated
-        new = self._swap(updated.value, original)
-        return updated if new is None else updated.with_changes(value=new)
 
     def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
         key = original.key

@@ -30,23 +30,20 @@ from typing import Optional
 
 import libcst as cst
 
-from npuport.rewriters._util import RUNTIME, dotted, expr, keyword, named
+from npuport.rewriters._util import RUNTIME, dotted, expr, keyword
+from npuport.rewriters._value_swap import NamedValueSwap
 from npuport.rewriters.base import Rule, RuleTransformer
 
 
-class NcclBackend(RuleTransformer):
+class NcclBackend(NamedValueSwap, RuleTransformer):
     """'nccl' as a backend: keywords and parameter defaults, init_process_group('nccl'), argparse defaults,
     assignments and {'backend': 'nccl'}; and dist.is_nccl_available()."""
 
     flavour = "runtime"
+    PARAM_NAMES = frozenset({"backend"})
+    TARGET_WORD = "backend"
 
-    def _swap(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
-        if isinstance(node, cst.IfExp):
-            body = self._swap(node.body, original)
-            orelse = self._swap(node.orelse, original)
-            if body is None and orelse is None:
-                return None
-            return node.with_changes(body=body or node.body, orelse=orelse or node.orelse)
+    def _swap_one(self, node: cst.BaseExpression, original: cst.CSTNode) -> Optional[cst.BaseExpression]:
         if not isinstance(node, cst.SimpleString) or node.evaluated_value != "nccl":
             return None
         if self.flavour == "npu":
@@ -79,18 +76,6 @@ class NcclBackend(RuleTransformer):
                 args[i] = arg.with_changes(value=new)
                 changed = True
         return updated.with_changes(args=args) if changed else updated
-
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if original.name.value != "backend" or updated.default is None:
-            return updated
-        new = self._swap(updated.default, original)
-        return updated if new is None else updated.with_changes(default=new)
-
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        if not named([t.target for t in original.targets], "backend"):
-            return updated
-        new = self._swap(updated.value, original)  # dist_backend = 'nccl'
-        return updated if new is None else updated.with_changes(value=new)
 
     def leave_DictElement(self, original: cst.DictElement, updated: cst.DictElement) -> cst.DictElement:
         key = original.key

@@ -196,14 +196,7 @@ def set_scale(cfg: Any, img_scale: Optional[str]) -> None:
 
 
 def _configure(cfg: Any, args: argparse.Namespace) -> None:
-    cfg.work_dir = args.work_dir
-    cfg.seed = args.seed
-    if args.samples_per_device:
-        cfg.data.imgs_per_gpu = args.samples_per_device
-    if args.workers is not None:
-        cfg.data.workers_per_gpu = args.workers
-    if args.log_interval:
-        cfg.log_config.interval = args.log_interval
+    common.apply_run_args(cfg, args, "imgs_per_gpu")
     common.apply_overrides(cfg, None, args.pretrained)
     set_scale(cfg, args.img_scale)
     common.apply_schedule(cfg, args)

@@ -145,6 +145,19 @@ def get_logger(work_dir: str, timestamp: str, dist: Dist) -> logging.Logger:
     return logger
 
 
+def apply_run_args(cfg: Any, args: argparse.Namespace, per_device_key: str) -> None:
+    """The run's work dir, seed, samples per device (`per_device_key`: mmdet 2.x samples_per_gpu, 1.x and 0.x
+    imgs_per_gpu), data loader workers and log interval."""
+    cfg.work_dir = args.work_dir
+    cfg.seed = args.seed
+    if args.samples_per_device:
+        cfg.data[per_device_key] = args.samples_per_device
+    if args.workers is not None:
+        cfg.data.workers_per_gpu = args.workers
+    if args.log_interval:
+        cfg.log_config.interval = args.log_interval
+
+
 def start_run(args: argparse.Namespace, configure: Callable[[Any, argparse.Namespace], None],
               logger: Callable[[str, str, Dist], logging.Logger] = get_logger) -> Tuple[Dist, Any, str, logging.Logger]:
     """The start every mmdet train driver shares: process group, config (`configure` applies `args`), seed,

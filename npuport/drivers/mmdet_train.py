@@ -57,14 +57,7 @@ class TimingHook:
 
 
 def _configure(cfg: Any, args: argparse.Namespace) -> None:
-    cfg.work_dir = args.work_dir
-    cfg.seed = args.seed
-    if args.samples_per_device:
-        cfg.data.samples_per_gpu = args.samples_per_device
-    if args.workers is not None:
-        cfg.data.workers_per_gpu = args.workers
-    if args.log_interval:
-        cfg.log_config.interval = args.log_interval
+    common.apply_run_args(cfg, args, "samples_per_gpu")
     common.apply_overrides(cfg, args.img_scale, args.pretrained)
     common.apply_schedule(cfg, args)
     if args.max_iters:

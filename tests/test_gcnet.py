@@ -181,7 +181,6 @@ def test_profile_shows_what_the_static_steps_removed(gcnet, gcnet_dynamic):
 
 
 PAD = """
-import sys
 import numpy as np
 from mmdet.core import BitmapMasks
 from mmdet.datasets.builder import build_from_cfg, PIPELINES

@@ -4,6 +4,8 @@ A recipe's static steps (ids starting with ``static-``) make the training step's
 changing its maths. ``write_dynamic(name, out)`` writes ``OUT/NAME`` (recipe.toml and its files) without
 them: set that up with ``--recipes OUT`` for the "runs anywhere" tree, and compare the two with
 ``npuport profile`` (benchmarks/static_census.py) or their losses (tests/test_static_parity.py).
+A config line that only the static steps can read (a transform of npuport.runtime, its ``custom_imports``)
+ends with the comment ``# npuport-static``: the variant's configs (``*.py`` of the recipe) leave it out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from . import RECIPE_FILE, find
 
 STATIC_PREFIX = "static-"
 _TABLE = re.compile(r"^\[\[?[A-Za-z_.]+\]\]?\s*$")
+_STATIC_LINE = re.compile(r"^\s*[^#\s].*#\s*npuport-static\b")
 
 
 def without_static(text: str) -> str:
@@ -27,6 +30,11 @@ def without_static(text: str) -> str:
         blocks[-1].append(line)
     kept = [b for b in blocks if not (b and b[0].strip() == "[[step]]" and _is_static(b))]
     return "".join(line for block in kept for line in block)
+
+
+def without_static_lines(text: str) -> str:
+    """Config text without the code lines marked ``# npuport-static``."""
+    return "".join(line for line in text.splitlines(keepends=True) if not _STATIC_LINE.match(line))
 
 
 def _is_static(block: list[str]) -> bool:
@@ -41,4 +49,6 @@ def write_dynamic(name: str, out: Path, extra_dirs: tuple[str, ...] = ()) -> Pat
         shutil.rmtree(target)
     shutil.copytree(source, target)
     (target / RECIPE_FILE).write_text(without_static((source / RECIPE_FILE).read_text()))
+    for config in target.rglob("*.py"):
+        config.write_text(without_static_lines(config.read_text()))
     return Path(out)

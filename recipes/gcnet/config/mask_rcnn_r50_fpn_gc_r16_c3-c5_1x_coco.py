@@ -121,6 +121,7 @@ model = dict(
                 neg_pos_ub=-1,
                 add_gt_as_proposals=True),
             mask_size=28,
+            mask_pos_slots=64,  # npuport-static: static-mask-slots (of num x pos_fraction = 128 positive slots)
             pos_weight=-1,
             debug=False)),
     test_cfg=dict(
@@ -138,6 +139,9 @@ model = dict(
             mask_thr_binary=0.5)))
 
 # ------------------------------------------------------------------------------- data
+# npuport's static-host-gt-padding step: the ground truth padded on the host (npuport.runtime.gt_padding); lines
+# marked npuport-static are left out of the recipe's dynamic variant (npuport.recipe.variants)
+custom_imports = dict(imports=['npuport.runtime.gt_padding'], allow_failed_imports=False)  # npuport-static
 dataset_type = 'CocoDataset'
 # __import__ leaves no module object in the config namespace (mmcv keeps every name)
 data_root = __import__('os').environ.get('NPUPORT_DATA_ROOT', 'data/coco/')
@@ -152,6 +156,7 @@ train_pipeline = [
     dict(type='RandomFlip', flip_ratio=0.5),
     dict(type='Normalize', **img_norm_cfg),
     dict(type='Pad', size_divisor=32),
+    dict(type='PadGroundTruth', num=100),  # npuport-static: static-host-gt-padding (= model.train_cfg.num_gt_pad)
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels', 'gt_masks']),
 ]

@@ -88,10 +88,12 @@ def pin(recipe: Recipe, option: str, version: str, *, mirror_pairs=(), check_onl
     res = PinResult(recipe.name, option, version, sha, check_only,
                     [{"id": r.step.id, "status": outcome(r), "detail": r.detail} for r in results])
     if res.ok and not check_only:
+        path = recipe.folder / RECIPE_FILE
+        # the new recipe text first: when the pin cannot be added, with_pin raises and nothing is written
+        text = None if version in known else with_pin(path.read_text(encoding="utf-8"), src.name, version, sha, path)
         table.save([s.id for s in recipe.steps])
-        if version not in known:
-            path = recipe.folder / RECIPE_FILE
-            atomic.write_text(path, with_pin(path.read_text(encoding="utf-8"), src.name, version, sha, path))
+        if text is not None:
+            atomic.write_text(path, text)
         res.recorded = True
     return res
 

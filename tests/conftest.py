@@ -107,11 +107,12 @@ UNTRAINED = """
 import sys, torch
 from mmdet.models import build_detector
 from npuport.drivers import mmdet_common as common
-cfg = common.load_config(sys.argv[1], None, sys.argv[3:])
+config, overrides, out, *options = sys.argv[1:]
+cfg = common.load_config(config, None, options, overrides or None)
 cfg.model.pretrained = None
 torch.manual_seed(0)
 model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
-torch.save({"state_dict": model.state_dict(), "meta": {}}, sys.argv[2])
+torch.save({"state_dict": model.state_dict(), "meta": {}}, out)
 """
 
 
@@ -120,8 +121,11 @@ def untrained_checkpoint(workspace: Path, recipe: str, out: Path, options: list[
     (what `npuport eval` takes), built in the workspace's environment."""
     from npuport.recipe import load
 
+    from npuport.workspace import Workspace
+
     r = load(recipe)
-    made = subprocess.run([str(workspace / "env" / "bin" / "python"), "-c", UNTRAINED, str(r.folder / r.train.config),
+    config, *overrides = r.train.config_files(r.folder, Workspace(workspace).src)
+    made = subprocess.run([str(workspace / "env" / "bin" / "python"), "-c", UNTRAINED, config, (overrides or ["", ""])[1],
                            str(out), *options], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-3000:]
     return out

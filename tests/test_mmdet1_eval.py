@@ -13,6 +13,7 @@ from pycocotools.coco import COCO
 
 from npuport.data.coco import synth_coco
 from npuport.drivers import mmdet_common as common
+from npuport.drivers import mmdet_config
 from npuport.drivers.mmdet1_eval import coco_map, records
 from npuport.errors import UsageError
 
@@ -81,12 +82,12 @@ def test_cfg_options_set_nested_keys_as_literals():
     cfg = {"model": {"bbox_head": {"num_grids": [40, 36]}, "pretrained": "x"}, "optimizer": {"lr": 0.01}}
     for option in ("model.bbox_head.num_grids=[12,10]", "optimizer.lr=0.02", "model.pretrained=None",
                    "model.bbox_head.type=SOLOv2Head"):
-        common.set_option(cfg, option)
+        mmdet_config.set_option(cfg, option)
     assert cfg == {"model": {"bbox_head": {"num_grids": [12, 10], "type": "SOLOv2Head"}, "pretrained": None},
                    "optimizer": {"lr": 0.02}}
     for bad, words in [("model.bbox_head", "KEY=VALUE"), ("model.neck.out_channels=64", "no dict model.neck")]:
         with pytest.raises(UsageError, match=words):
-            common.set_option(cfg, bad)
+            mmdet_config.set_option(cfg, bad)
 
 
 def test_eval_of_the_mmdet1_recipes_checks_its_inputs_first(tmp_path):

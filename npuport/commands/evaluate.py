@@ -28,8 +28,9 @@ def evaluate(recipe: Recipe, checkpoint: str, *, data: str | None = None, worksp
         raise UsageError(f"--data {data}: no such folder; give the COCO-format data set root the model is evaluated on")
     ws = Workspace(Path(workspace) if workspace else default_root(recipe.name))
     ws.require(recipe.name)
-    argv = [str(build.env_python(ws)), "-m", EVAL_DRIVERS[recipe.train.driver], str(recipe.folder / recipe.train.config),
-            os.path.abspath(checkpoint), "--data-root", os.path.abspath(data)]
+    config, *overrides = recipe.train.config_files(recipe.folder, ws.src)
+    argv = [str(build.env_python(ws)), "-m", EVAL_DRIVERS[recipe.train.driver], config, os.path.abspath(checkpoint),
+            *overrides, "--data-root", os.path.abspath(data)]
     if img_scale:
         argv += ["--img-scale", img_scale]
     if score_thr is not None:

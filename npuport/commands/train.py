@@ -82,14 +82,15 @@ def amp_level(recipe: Recipe, opts: TrainOptions, device: str) -> str:
     return "off" if device == "cpu" else recipe.train.amp
 
 
-def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: Path, device: str = "cpu") -> list[str]:
+def driver_args(recipe: Recipe, opts: TrainOptions, data_root: Path, work_dir: Path, ws: Workspace,
+                device: str = "cpu") -> list[str]:
     """The driver's arguments: its config, the run contract's, the recipe's own, then the user's (after `--`)."""
     t = recipe.train
     full = opts.mode == "full"
     run = contract.DriverArgs(str(work_dir), str(data_root), opts.seed, amp_level(recipe, opts, device), t.loss_scale,
                               t.samples_per_device, opts.max_iters, opts.epochs or (t.epochs if full else None),
                               keep_checkpoint=opts.save_checkpoint, validate=full, img_scale=opts.img_scale)
-    return [*([str(recipe.folder / t.config)] if t.config else []), *run.argv(), *t.args, *opts.extra]
+    return [*t.config_files(recipe.folder, ws.src), *run.argv(), *t.args, *opts.extra]
 
 
 def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
@@ -138,7 +139,7 @@ def train(recipe: Recipe, opts: TrainOptions, log=print) -> TrainResult:
         data_root = prepare_data(recipe, opts.data, work_dir, topo.world_size)
     from ..launch.job import execute, plan
 
-    lp = plan(str(build.env_python(ws)), recipe.train.driver, driver_args(recipe, opts, data_root, work_dir, device), device,
+    lp = plan(str(build.env_python(ws)), recipe.train.driver, driver_args(recipe, opts, data_root, work_dir, ws, device), device,
               env, lopts, work_dir, recipe_env, job_name=f"npuport-{recipe.name}", require_cann=not opts.dry_run)
     if opts.dry_run:  # the CLI prints lp.describe(): every node's command, or the Slurm script
         return TrainResult(lp.here, work_dir, plan=lp)

@@ -163,7 +163,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
     if not os.path.isfile(args.checkpoint):
         raise UsageError(f"checkpoint {args.checkpoint} does not exist; pass a file written by mmdet1_train")
     common.setup_process("none")
-    cfg = common.load_config(args.config, args.data_root, args.cfg_options)
+    cfg = common.load_config(args.config, args.data_root, args.cfg_options, args.overrides)
     from npuport.drivers.mmdet1_train import set_scale
 
     set_scale(cfg, args.img_scale)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import logging
 import os
@@ -14,6 +13,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from npuport import runtime
 from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)
+from npuport.drivers.mmdet_config import load_config
 from npuport.drivers.process import Dist, run_main, setup_process  # noqa: F401  (the mmdet drivers use common.*)
 from npuport.errors import UsageError
 
@@ -32,43 +32,6 @@ def parse_scale(text: str) -> Tuple[int, int]:
     except ValueError:
         raise UsageError(f"--img-scale {text!r} is not WIDTH,HEIGHT (for example 320,320)") from None
     return width, height
-
-
-def load_config(path: str, data_root: Optional[str], options: Sequence[str] = ()) -> Any:
-    """mmcv Config from `path`; `data_root` is handed to the config as NPUPORT_DATA_ROOT; `options`
-    (--cfg-options KEY=VALUE) then set keys, as mmdet 2.x's tools do (mmcv 0.2 has no merge_from_dict)."""
-    from mmcv import Config
-
-    if not os.path.isfile(path):
-        raise UsageError(f"config {path} does not exist; pass the recipe's config file")
-    if data_root:
-        if not os.path.isdir(data_root):
-            raise UsageError(f"--data-root {data_root} is not a directory; make data with `npuport data synth`")
-        os.environ["NPUPORT_DATA_ROOT"] = os.path.abspath(data_root)
-    cfg = Config.fromfile(path)
-    for option in options:
-        set_option(cfg, option)
-    return cfg
-
-
-def set_option(cfg: Any, option: str) -> None:
-    """One --cfg-options KEY=VALUE: a dotted key of existing dicts; the value a Python literal, else a string."""
-    key, sep, text = option.partition("=")
-    if not sep or not key:
-        raise UsageError(f"--cfg-options {option!r}: expected KEY=VALUE (for example model.bbox_head.stacked_convs=2)")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text
-    *parents, last = key.split(".")
-    target = cfg
-    for depth, name in enumerate(parents):
-        if not isinstance(target.get(name) if hasattr(target, "get") else None, dict):
-            where = ".".join(parents[: depth + 1])
-            raise UsageError(f"--cfg-options {option!r}: the config has no dict {where}; check the key against the "
-                             "recipe's config")
-        target = target[name]
-    target[last] = value
 
 
 def set_pipeline_scale(pipeline: List[Dict[str, Any]], scale: Tuple[int, int]) -> None:
@@ -163,7 +126,7 @@ def start_run(args: argparse.Namespace, configure: Callable[[Any, argparse.Names
     """The start every mmdet train driver shares: process group, config (`configure` applies `args`), seed,
     timestamp and logger, and the log line naming device, world size and AMP."""
     dist = setup_process(args.launcher)
-    cfg = load_config(args.config, args.data_root, args.cfg_options)
+    cfg = load_config(args.config, args.data_root, args.cfg_options, args.overrides)
     configure(cfg, args)
     seed_everything(args.seed + dist.rank)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
@@ -279,11 +242,17 @@ def versions() -> Dict[str, Optional[str]]:
     return found
 
 
+def add_overrides_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overrides", metavar="FILE", help="a config merged over CONFIG (the recipe's overrides of "
+                        "the upstream config: see npuport/drivers/mmdet_config.py)")
+
+
 def eval_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """The arguments of both eval drivers (mmdet_eval, mmdet1_eval): one contract for `npuport eval`."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("checkpoint")
+    add_overrides_argument(parser)
     parser.add_argument("--data-root")
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (as used in training)")
     parser.add_argument("--workers", type=int, default=None, help="data loader workers")

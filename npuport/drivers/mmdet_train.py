@@ -26,6 +26,7 @@ from npuport.runtime import mmcv_amp, profiling, timing
 def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m npuport.drivers.mmdet_train") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("config")
+    common.add_overrides_argument(parser)
     contract.add_driver_arguments(parser, amp_levels=list(mmcv_amp.LEVELS), loss_scale=mmcv_amp.DEFAULT_LOSS_SCALE)
     parser.add_argument("--workers", type=int, help="data loader workers per device")
     parser.add_argument("--img-scale", help="WIDTH,HEIGHT for every Resize (small-image runs)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -108,7 +109,8 @@ class Train:
     """How `npuport train` runs the model by default."""
 
     driver: str  # module run as `python -m`, e.g. "npuport.drivers.mmdet_train"
-    config: str = ""  # path relative to the recipe folder
+    config: str = ""  # "SOURCE:PATH" (a file of the set-up tree) or a path relative to the recipe folder
+    overrides: str = ""  # a config merged over `config`, relative to the recipe folder
     samples_per_device: int = 2
     amp: str = "off"  # "O1" | "off"
     loss_scale: float = 128.0
@@ -118,6 +120,14 @@ class Train:
     metric: str = ""  # the accuracy metric that reference results quote
     args: tuple[str, ...] = ()  # extra driver arguments
     npu_env: tuple[tuple[str, str], ...] = ()  # environment set on NPU servers
+
+    def config_files(self, folder: Path, src: Callable[[str], Path]) -> list[str]:
+        """The driver's config arguments: the config (`src(source)` is a source's set-up tree) and --overrides."""
+        if not self.config:
+            return []
+        source, sep, rel = self.config.partition(":")
+        config = src(source) / rel if sep else folder / self.config
+        return [str(config), *(["--overrides", str(folder / self.overrides)] if self.overrides else [])]
 
 
 @dataclass(frozen=True)

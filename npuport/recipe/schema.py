@@ -205,6 +205,7 @@ def parse_train(t: Table) -> Train:
     train = Train(
         driver=t.get("driver", str),
         config=t.get("config", str, ""),
+        overrides=t.get("overrides", str, ""),
         samples_per_device=t.get("samples_per_device", int, 2, check=positive),
         amp=t.get("amp", str, "off", check=one_of("O1", "off")),
         loss_scale=t.get("loss_scale", float, 128.0, check=positive),
@@ -258,3 +259,20 @@ def check_references(recipe: Recipe, top: Table) -> None:
     for i, inst in enumerate(recipe.installs):
         if inst.source not in names:
             top.fail(f"install[{i}].source", f"names no source of this recipe, got {inst.source!r}")
+    if recipe.train is not None:
+        check_train_files(recipe, names, top)
+
+
+def check_train_files(recipe: Recipe, names: list[str], top: Table) -> None:
+    """[train] config is SOURCE:PATH of a known source or a recipe file; overrides is a recipe file beside it."""
+    train = recipe.train
+    source, sep, rel = train.config.partition(":")
+    if sep and (source not in names or not rel):
+        top.fail("train.config", f"SOURCE:PATH must name a source of this recipe ({', '.join(names)}), "
+                 f"got {train.config!r}")
+    wanted = [("train.overrides", train.overrides)] + ([] if sep else [("train.config", train.config)])
+    for key, rel in wanted:
+        if rel and not (recipe.folder / rel).is_file():
+            top.fail(key, f"refers to {rel}, which is not a file in {recipe.folder}")
+    if train.overrides and not sep:
+        top.fail("train.overrides", "merges over an upstream config: give train.config as SOURCE:PATH")

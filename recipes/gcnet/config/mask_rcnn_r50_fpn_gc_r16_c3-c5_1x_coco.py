@@ -1,8 +1,8 @@
 # Mask R-CNN R50-FPN with global-context (GC) blocks after conv3 of the ResNet stages
 # c3-c5 (ratio 1/16), 1x schedule on COCO instances: the GCNet model of the Ascend port,
 # written for npuport as one self-contained mmdet 2.x config (the mmdet sdist ships no
-# configs). lr 0.02 is for 8 devices x 2 images; the driver scales nothing by itself.
-# Data: $NPUPORT_DATA_ROOT (default data/coco/) or `mmdet_train --data-root`.
+# configs; they live in its git repository, which no recipe fetches). lr 0.02 is for 8 devices x 2 images; the
+# driver scales nothing by itself. `mmdet_train --data-root` moves the paths that start with data_root.
 
 # ------------------------------------------------------------------------------ model
 model = dict(
@@ -143,10 +143,7 @@ model = dict(
 # marked npuport-static are left out of the recipe's dynamic variant (npuport.recipe.variants)
 custom_imports = dict(imports=['npuport.runtime.gt_padding'], allow_failed_imports=False)  # npuport-static
 dataset_type = 'CocoDataset'
-# __import__ leaves no module object in the config namespace (mmcv keeps every name)
-data_root = __import__('os').environ.get('NPUPORT_DATA_ROOT', 'data/coco/')
-if not data_root.endswith('/'):
-    data_root += '/'
+data_root = 'data/coco/'
 img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 train_pipeline = [

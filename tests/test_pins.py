@@ -35,8 +35,8 @@ def test_choices_in_list_and_show():
     shown = run_cli("show", "gfocalv2").stdout
     assert "--mmcv 1.2.7 | 1.2.5 | 1.2.6 (default 1.2.7)" in shown
     # the 1.3 variants of _mmcv_full run on none of gfocalv2's pins: not listed as its steps, but counted
-    assert "mmcv-portable-ops-1.2 (diff mmcv: _mmcv_full/patches/mmcv-portable-ops-1.2.diff)" in shown
-    assert "mmcv-portable-ops-1.3.6" not in shown and "6 more step(s) of the included sets" in shown
+    assert "mmcv-cpu-scatter-1.2 (diff mmcv: _mmcv_full/patches/mmcv-cpu-scatter-1.2.diff)" in shown
+    assert "mmcv-cpu-scatter-1.3.5" not in shown and "4 more step(s) of the included sets" in shown
 
 
 def test_unpinned_version_is_one_line_listing_the_pinned_ones(tmp_path):
@@ -50,11 +50,11 @@ def test_unpinned_version_is_one_line_listing_the_pinned_ones(tmp_path):
 def test_dry_run_lists_only_the_chosen_versions_steps():
     out = run_cli("setup", "gcnet", "--mmcv", "1.2.7", "--dry-run", "--json")
     ids = [s["id"] for s in json.loads(out.stdout)["steps"]]
-    assert ids[:6] == ["mmcv-portable-ops-1.2", "mmcv-cpu-scatter-1.2", "mmcv-cpu-train-step", "mmcv-ddp-train-step-1.2",
+    assert ids[:6] == ["mmcv-portable-ops", "mmcv-cpu-scatter-1.2", "mmcv-cpu-train-step", "mmcv-ddp-train-step-1.2",
                        "mmcv-compat-numpy", "mmcv-compat-torchvision"]
     assert "mmcv-device-engine" not in ids and "mmdet-mmcv-version" in ids
     default = [s["id"] for s in json.loads(run_cli("setup", "gcnet", "--dry-run", "--json").stdout)["steps"]]
-    assert "mmcv-portable-ops-1.3.6" in default and "mmcv-cpu-train-step" not in default
+    assert "mmcv-cpu-scatter-1.3.5" in default and "mmcv-cpu-train-step" not in default
 
 
 def test_steps_take_versions_and_ranges():
@@ -64,7 +64,7 @@ def test_steps_take_versions_and_ranges():
     assert [v for v in ("1.2.7", "1.3.0", "1.3.9", "1.3.10") if step["mmcv-ddp-train-step-1.3"].applies_to(v)] == [
         "1.3.0", "1.3.9"]
     assert step["mmcv-compat-numpy"].applies_to("9.9") and not step["mmcv-device-engine"].applies_to("1.3.0")
-    assert step["mmcv-portable-ops-1.2"].include == "_mmcv_full" and step["mmdet-coco-api"].include == ""
+    assert step["mmcv-portable-ops"].include == "_mmcv_full" and step["mmdet-coco-api"].include == ""
 
 
 def _recipe(root: Path, body: str, name: str = "x") -> Path:
@@ -96,7 +96,7 @@ def test_a_shared_set_is_included_before_the_recipes_own_steps(tmp_path):
             '[train.npu_env]\nB = 3\n')
     r = recipe.load("x", [str(root)])
     ids = [s.id for s in r.steps]
-    assert ids[0] == "shared" and ids[-1] == "own" and "mmcv-portable-ops-1.3.6" in ids
+    assert ids[0] == "shared" and ids[-1] == "own" and "mmcv-cpu-scatter-1.3.5" in ids
     assert (r.folder / r.steps[0].patch).resolve() == (root / "_mine" / "patches" / "p.diff").resolve()
     assert dict(r.train.npu_env) == {"A": "1", "B": "3"}  # the recipe's own key wins
     assert [i.source for i in r.installs] == ["mmcv"]  # _mmcv_full's build of mmcv
@@ -157,7 +157,7 @@ def test_pin_records_a_version_every_step_holds_on(shared_cache, tmp_path):
     assert [p.version for p in pinned.pins()] == ["1.3.8", "1.2.7", "1.3.18", "1.3.17"]
     assert pinned.at("1.3.17").sha256 == "dc755c676c4f1a1e87e55d2ab3d527724e0a679e5493d81d8e7eee4fe7db5605"
     hashes = json.loads((root / "gcnet" / "hashes.json").read_text())["steps"]
-    assert "mmcv-full==1.3.17" in hashes["mmcv-portable-ops-1.3.11"] and "mmcv-full==1.3.17" in hashes["mmcv-device"]
+    assert "mmcv-full==1.3.17" in hashes["mmcv-portable-ops"] and "mmcv-full==1.3.17" in hashes["mmcv-device"]
     proved = run_cli("verify-patches", "gcnet", "--mmcv", "1.3.17", "--recipes", str(root), "--json", timeout=600)
     assert proved.returncode == 0
     assert [(v["version"], v["status"]) for v in json.loads(proved.stdout)["recipes"]] == [
@@ -177,7 +177,7 @@ def test_setup_and_train_on_a_non_default_version(shared_cache, tmp_path):
     res = json.loads(out.stdout)
     ids = [s["id"] for s in res["steps"]]
     assert {s["status"] for s in res["steps"]} == {"applied"}  # only this version's steps are reported
-    assert "mmcv-cpu-train-step" in ids and "mmcv-portable-ops-1.3.6" not in ids
+    assert "mmcv-cpu-train-step" in ids and "mmcv-cpu-scatter-1.3.5" not in ids
     lock = json.loads((ws / "npuport.lock").read_text())
     assert [s["pin"] for s in lock["sources"]] == ["mmcv-full==1.2.7", "mmdet==2.10.0"]
     work = tmp_path / "w"

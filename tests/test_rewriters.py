@@ -114,7 +114,7 @@ def test_get_unknown_rule_lists_known_ids() -> None:
 
 def test_resolve_selection() -> None:
     assert "NPU111" not in resolve(None)  # the direct-NPU flavour is opt-in
-    assert resolve(["NPU6"]) == ["NPU601", "NPU602", "NPU603", "NPU604", "NPU605"]
+    assert resolve(["NPU6"]) == ["NPU601", "NPU602", "NPU603", "NPU604", "NPU605", "NPU606", "NPU607"]
     assert resolve(["NPU101,NPU301"], fixable_only=True) == ["NPU101"]
     with pytest.raises(UsageError):
         resolve(["NPU7"])

@@ -26,6 +26,8 @@ from npuport.rewriters.hccl_backend import HcclBackendRule
 from npuport.rewriters.int64_creation import Int64CreationRule
 from npuport.rewriters.local_rank_arg import LocalRankArgRule
 from npuport.rewriters.masked_assign import MaskedAssignRule
+from npuport.rewriters.mmdet_compiled_ops import MmdetCompiledOpsRule
+from npuport.rewriters.mmcv_ext_loader import MmcvExtLoaderRule
 from npuport.rewriters.mmcv_iter_timer import MmcvIterTimerRule
 from npuport.rewriters.mmcv_optimizer_hook import MmcvOptimizerHookRule
 from npuport.rewriters.nccl_backend import NcclBackendRule
@@ -52,6 +54,7 @@ RULES: dict[str, type[Rule]] = {
         ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule, CudaAmpRule,
         MmcvIterTimerRule, HandRolledFpsRule,
         TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
+        MmcvExtLoaderRule, MmdetCompiledOpsRule,
     )
 }
 

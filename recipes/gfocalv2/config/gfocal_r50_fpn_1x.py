@@ -74,6 +74,9 @@ if not data_root.endswith('/'):
     data_root += '/'
 img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# npuport's static-host-gt-padding step: the ground truth padded on the host (npuport.runtime.gt_padding); lines
+# marked npuport-static are left out of the recipe's dynamic variant (npuport.recipe.variants)
+custom_imports = dict(imports=['npuport.runtime.gt_padding'], allow_failed_imports=False)  # npuport-static
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -81,6 +84,7 @@ train_pipeline = [
     dict(type='RandomFlip', flip_ratio=0.5),
     dict(type='Normalize', **img_norm_cfg),
     dict(type='Pad', size_divisor=32),
+    dict(type='PadGroundTruth', num=100),  # npuport-static: static-host-gt-padding (= train_cfg.num_gt_pad)
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels']),
 ]

@@ -99,7 +99,8 @@ def test_eval_bbox_only(gfocalv2):
 
 def test_static_steps_keep_the_losses_and_leave_no_dynamic_op(gfocalv2):
     """The recipe without its static-* steps, beside it: same losses (seed, data, batches); the static tree's
-    step has no data-dependent op and one host sync (the stacked loss read)."""
+    step has no data-dependent op, one host sync (the stacked loss read), no int64 arithmetic (static-int32) and,
+    after 2 warm-up iterations, no new op signature (static-host-gt-padding: the images' object counts differ)."""
     from npuport.recipe.variants import write_dynamic
 
     root, env, _, _ = gfocalv2
@@ -117,8 +118,9 @@ def test_static_steps_keep_the_losses_and_leave_no_dynamic_op(gfocalv2):
               for w in ("p-static", "p-dynamic")]
     assert len(losses[0]) == 6 and losses[0] == pytest.approx(losses[1], rel=1e-4, abs=1e-4)
     out = run_cli("profile", "gfocalv2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
-                  "--iters", "3", "--warmup", "1", "--data", str(root / "w1" / "data"), "--work-dir",
+                  "--iters", "4", "--warmup", "2", "--data", str(root / "w1" / "data"), "--work-dir",
                   str(root / "prof"), "--json", env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     measured = json.loads(out.stdout)["measured"]
     assert measured["dynamic"] == 0 and measured["syncs"] == 1
+    assert measured["int64"] == 0 and measured["new_signatures_max"] == 0, measured

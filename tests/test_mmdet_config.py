@@ -65,7 +65,7 @@ def test_the_recipes_with_upstream_configs_run_upstreams_file_with_overrides(nam
     config, flag, overrides = recipe.train.config_files(recipe.folder, lambda s: Path("/ws/src") / s)
     assert config.startswith(f"/ws/src/{source}/configs/") and flag == "--overrides"
     assert Path(overrides).parent == recipe.folder / "config" and Path(overrides).is_file()
-    assert len(Path(overrides).read_text().splitlines()) < 25  # what changes, not a reformatted copy
+    assert len(Path(overrides).read_text().splitlines()) < 45  # what changes, not a reformatted copy
 
 
 def test_gcnet_keeps_its_own_config_as_mmdets_sdist_has_none():

@@ -3,7 +3,7 @@
 A recipe's static steps (ids starting with ``static-``) make the training step's shapes fixed without
 changing its maths. ``write_dynamic(name, out)`` writes ``OUT/NAME`` (recipe.toml and its files) without
 them: set that up with ``--recipes OUT`` for the "runs anywhere" tree, and compare the two with
-``npuport profile`` (benchmarks/static_census.py) or their losses (tests/test_static_parity.py).
+``npuport profile`` (benchmarks/static_census.py) or their losses and mAP (benchmarks/static_parity.py).
 A config line that only the static steps can read (a transform of npuport.runtime, its ``custom_imports``)
 ends with the comment ``# npuport-static``: the variant's configs (``*.py`` of the recipe) leave it out.
 """

@@ -18,18 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-
-def npuport(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "npuport", *args]
-    print("+ " + " ".join(cmd), file=sys.stderr)
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr[-3000:]}")
-    return out
+from static_census import npuport  # the same runner (this folder is on sys.path when run as a script)
 
 
 def losses(work: Path) -> list[float]:

@@ -164,7 +164,7 @@ def test_tables_are_package_data() -> None:
 
     root = Path(rewriters.__file__).parent
     tables = sorted(p.stem for p in (root / "data").glob("*.json"))
-    assert tables == ["numpy_aliases", "runtime_api", "torch_npu_names"]
+    assert tables == ["npu_ops", "numpy_aliases", "runtime_api", "torch_npu_names"]
     assert torch_cuda_api.API is data("runtime_api")["api"] and torch_cuda_api.API["manual_seed"] == "manual_seed_all"
     assert numpy_aliases.ALIASES is data("numpy_aliases")["aliases"]
     setup_cfg = (root.parent.parent / "setup.cfg").read_text()

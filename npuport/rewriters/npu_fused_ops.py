@@ -61,12 +61,12 @@ class _FusedOps(RuleTransformer):
                     kind = arg.value.value.strip("'\"")
                     if kind in data("npu_ops")["twins"] and kind[:1].isupper():
                         self.report(node, f"{kind} in a config: torch_npu's fused twin is "
-                                          f"{data('npu_ops')['twins'][kind]} (different box and output conventions)")
+                                          f"{data('npu_ops')['twins'][kind]} (its inputs and outputs differ)")
             return
         twin = data("npu_ops")["twins"].get(last)
         if twin is None or twin.startswith("torch.nn") or "." in name and name.rsplit(".", 2)[-2].endswith(_COMPILED):
             return
-        self.report(node, f"{last}(...): torch_npu's fused twin is {twin} (different box and output conventions; "
+        self.report(node, f"{last}(...): torch_npu's fused twin is {twin} (its inputs and outputs differ: "
                           "switch by hand where the NPU path matters)")
 
     def _layer_norm(self, node: cst.Call, last: str) -> None:

@@ -66,4 +66,5 @@ class DpScatterRule(Rule):
                    "inputs to CUDA devices")
     FIXABLE = False
     TRIGGERS = ("DataParallel", "scatter", "Scatter")
+    PATTERN = r"DataParallel|parallel[\w.]* import|parallel\.scatter|Scatter\.apply|comm\.scatter"
     Transformer = _DpScatter

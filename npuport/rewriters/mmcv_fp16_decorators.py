@@ -46,4 +46,5 @@ class MmcvFp16DecoratorsRule(Rule):
     DESCRIPTION = "report mmcv's @auto_fp16 / @force_fp32: they switch CUDA autocast only, not the NPU's"
     FIXABLE = False
     TRIGGERS = ("auto_fp16", "force_fp32")
+    PATTERN = r"@[\w.]*(auto_fp16|force_fp32)"
     Transformer = _Fp16Decorators

@@ -123,7 +123,9 @@ class DeviceString(NamedValueSwap, RuleTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""
-        positional_device = name in POSITIONAL_DEVICE or name.endswith(".to")
+        # `.to` on any receiver, a call too: `torch.ByteTensor(storage).to("cuda")`
+        to = isinstance(original.func, cst.Attribute) and original.func.attr.value == "to"
+        positional_device = name in POSITIONAL_DEVICE or to
         argparse = name.endswith("add_argument")
         args = list(updated.args)
         changed = False
@@ -134,7 +136,7 @@ class DeviceString(NamedValueSwap, RuleTransformer):
             if not is_device:
                 continue
             new = self._swap(arg.value, old)
-            if new is None and i == 0 and name.endswith(".to") and isinstance(arg.value, cst.Integer):
+            if new is None and i == 0 and to and isinstance(arg.value, cst.Integer):
                 new = self._index(arg.value, old)
             if new is not None:
                 args[i] = arg.with_changes(value=new)

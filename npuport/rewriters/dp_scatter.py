@@ -66,5 +66,6 @@ class DpScatterRule(Rule):
                    "inputs to CUDA devices")
     FIXABLE = False
     TRIGGERS = ("DataParallel", "scatter", "Scatter")
-    PATTERN = r"DataParallel|parallel[\w.]* import|parallel\.scatter|Scatter\.apply|comm\.scatter"
+    PATTERN = (r"DataParallel\w*\(|parallel[\w.]* import \(?[\w\s,]*\b(?:scatter|scatter_kwargs|Scatter)\b"
+               r"|parallel\.scatter|Scatter\.apply|comm\.scatter")
     Transformer = _DpScatter

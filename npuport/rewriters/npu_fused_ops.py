@@ -87,4 +87,8 @@ class NpuFusedOpsRule(Rule):
     FIXABLE = False
     TRIGGERS = ("nms(", "roi_align(", "RoIAlign", "bbox_overlaps(", "BboxOverlaps2D", "box_iou(", "DeltaXYWHBBoxCoder",
                 "delta2bbox(", "bbox2delta(", "DeformConv", "deform_conv2d(", "LayerNorm(", "layer_norm(")
+    #: a twin's name called (not `fast_nms(`), a config's `type='...'`, or a LayerNorm
+    PATTERN = (r"(?<!\w)(?:" + "|".join(sorted(data("npu_ops")["twins"])) + r")\(|type\s*=\s*['\"](?:"
+               + "|".join(k for k in sorted(data("npu_ops")["twins"]) if k[:1].isupper())
+               + r")['\"]|(?:LayerNorm|layer_norm)\(")
     Transformer = _FusedOps

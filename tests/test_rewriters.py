@@ -24,6 +24,7 @@ from npuport.rewriters import RULES, apply, check, get, resolve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rewriters"
 CASES = sorted(FIXTURES.glob("*/*.in.py"))
+DIRECT = ("NPU111", "NPU112", "NPU113", "NPU114")
 FAMILIES = {"1": "device", "2": "dtype", "3": "static shapes", "4": "mixed precision", "5": "timing",
             "6": "compatibility"}
 
@@ -66,6 +67,38 @@ def test_fixture(case: Path) -> None:
     again, second = rule.transform(cst.parse_module(new.code))
     assert again.code == new.code
     assert not any(c.fixed for c in second)
+
+
+CONFIG_CASES = sorted(FIXTURES.glob("*/*.in.yaml"))
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES, ids=[_case_id(c).replace(".in.yaml", "") for c in CONFIG_CASES])
+def test_config_fixture(case: Path) -> None:
+    """Device and backend settings in YAML configs (npuport/rewriters/_config_files.py): the default rules
+    report them, the direct flavour rewrites them, other keys stay; the same header and .out layout."""
+    from npuport.rewriters import _config_files
+
+    source = case.read_text()
+    expected = case.with_name(case.name.replace(".in.yaml", ".out.yaml")).read_text()
+    new, changes = _config_files.apply(source, [case.parent.name])
+    assert new == expected
+    assert [c.line for c in changes] == _expected_lines(source)
+    assert all(c.rule == case.parent.name and c.message for c in changes)
+    assert all(c.fixed == (case.parent.name in DIRECT) for c in changes)
+    assert _config_files.apply(new, [case.parent.name])[0] == new
+
+
+def test_config_json_and_settings_that_are_not_device_ones() -> None:
+    from npuport.rewriters import _config_files
+
+    text = '{"device": "cuda:0", "dist": {"backend": "nccl"}, "type": "cuda", "cuda": "nccl", "note": "device: cuda"}'
+    new, changes = _config_files.apply(text, ["NPU113", "NPU114"])
+    assert new == '{"device": "npu:0", "dist": {"backend": "hccl"}, "type": "cuda", "cuda": "nccl", "note": "device: cuda"}'
+    assert [c.rule for c in changes] == ["NPU113", "NPU114"] and all(c.fixed for c in changes)
+    # the default rules report, and write nothing
+    assert _config_files.apply(text, ["NPU103", "NPU104"])[0] == text
+    assert [c.line for c in _config_files.check("a: 1\ndevice: cuda\n", ["NPU103"])] == [2]
+    assert _config_files.check("backend: gloo\ndevice: cpu\ncuda_device_name: x\n", ["NPU103", "NPU104"]) == []
 
 
 @pytest.mark.parametrize("rule_id", sorted(RULES))
@@ -164,7 +197,7 @@ def test_tables_are_package_data() -> None:
 
     root = Path(rewriters.__file__).parent
     tables = sorted(p.stem for p in (root / "data").glob("*.json"))
-    assert tables == ["numpy_aliases", "runtime_api", "torch_npu_names"]
+    assert tables == ["npu_ops", "numpy_aliases", "runtime_api", "torch_npu_names"]
     assert torch_cuda_api.API is data("runtime_api")["api"] and torch_cuda_api.API["manual_seed"] == "manual_seed_all"
     assert numpy_aliases.ALIASES is data("numpy_aliases")["aliases"]
     setup_cfg = (root.parent.parent / "setup.cfg").read_text()

@@ -195,3 +195,28 @@ def test_legacy_cuda_tensor_constructors_on_cpu(monkeypatch) -> None:
     assert scope["a"].shape == (2, 3) and scope["a"].dtype == torch.float32
     assert scope["b"].tolist() == [1, 2] and scope["b"].dtype == torch.int64
     runtime.reset()
+
+
+def test_compiled_ops_rewrites_only_what_the_runtime_provides_and_it_runs() -> None:
+    """NPU106's table of portable ops is the runtime's own (npuport.runtime.ops.PROVIDED; NPU607's mmdet_ops
+    modules), and a rewritten ext_module.nms call runs on cpu with mmcv's calling convention."""
+    from npuport.rewriters._util import data
+    from npuport.rewriters.mmdet_compiled_ops import provided
+    from npuport.runtime import mmdet_ops, ops
+
+    table = data("npu_ops")
+    assert sorted(table["ext_portable"]) == sorted(ops.PROVIDED)
+    modules, exported, working = provided()  # NPU607's reading of mmdet_ops' source
+    assert exported == set(mmdet_ops.__all__) and working
+    for name in working:
+        assert not callable(getattr(mmdet_ops, name)) and getattr(mmdet_ops, name)._functions
+    for name in modules - working:  # importable stand-ins that raise when called
+        module = getattr(mmdet_ops, name)
+        with pytest.raises(ops.MissingOpError):
+            (module if callable(module) else module.forward)()
+    source = "import torch\n\n\ndef keep(boxes, scores):\n    return ext_module.nms(boxes, scores, iou_threshold=0.5, offset=0)\n"
+    new, changes = apply(source, ["NPU106"])
+    assert "npuport.runtime.ops.nms(" in new and changes[0].fixed
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    assert _run(new)["keep"](boxes, scores).tolist() == [0, 2]

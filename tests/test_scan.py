@@ -162,6 +162,25 @@ def test_port_write_is_atomic_and_idempotent(tree: Path) -> None:
     assert scan(tree, select=["NPU101", "NPU102", "NPU602"], workers=1).sites == []
 
 
+def test_scan_and_port_config_files(tmp_path: Path) -> None:
+    """YAML / JSON settings are scanned beside the .py files; port writes npu/hccl in the direct flavour only;
+    a big JSON (annotations) is not read."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "train.yaml").write_text("device: cuda\ndist:\n  backend: nccl  # multi-node\n")
+    (tmp_path / "configs" / "run.json").write_text('{"device": "cuda:1", "name": "cuda"}\n')
+    (tmp_path / "ann.json").write_text('{"device": "cuda", "pad": "' + "x" * (1 << 20) + '"}')
+    report = scan(tmp_path, workers=1)
+    assert sorted((s.rule, s.file, s.line, s.fixable) for s in report.sites) == [
+        ("NPU103", "configs/run.json", 1, False), ("NPU103", "configs/train.yaml", 1, False),
+        ("NPU104", "configs/train.yaml", 3, False)]
+    assert report.files_scanned == 3 and report.files_parsed == 0
+    assert port(tmp_path, write=True, workers=1).files_changed == []
+    done = port(tmp_path, select=["NPU113,NPU114"], write=True, workers=1)
+    assert sorted(done.files_changed) == ["configs/run.json", "configs/train.yaml"]
+    assert (tmp_path / "configs" / "train.yaml").read_text() == "device: npu\ndist:\n  backend: hccl  # multi-node\n"
+    assert (tmp_path / "configs" / "run.json").read_text() == '{"device": "npu:1", "name": "cuda"}\n'
+
+
 def test_port_with_only_report_rules_is_a_usage_error(tree: Path) -> None:
     with pytest.raises(UsageError, match="scan"):
         port(tree, select=["NPU301"])

@@ -141,8 +141,9 @@ class PortReport:
         return "\n".join(out)
 
 
-def python_files(path: Path) -> list[Path]:
-    """The .py files under path (or path itself), skipping hidden dirs, build/ and caches, sorted."""
+def python_files(path: Path, configs: bool = False) -> list[Path]:
+    """The .py files under path (or path itself), skipping hidden dirs, build/ and caches, sorted; with
+    configs=True also the YAML / JSON config files (their device and backend settings)."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory; give a Python file or a source tree")
     if path.is_file():
@@ -151,8 +152,21 @@ def python_files(path: Path) -> list[Path]:
     for folder, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
                          and not d.endswith(".egg-info"))
-        found.extend(Path(folder, f) for f in sorted(files) if f.endswith(".py"))
+        found.extend(Path(folder, f) for f in sorted(files) if f.endswith(".py") or (configs and _is_config(f)))
     return found
+
+
+def _is_config(name: str) -> bool:
+    from npuport.rewriters._config_files import is_config  # imports libcst: not at the CLI's import time
+
+    return is_config(name)
+
+
+def _skipped_config(name: str) -> bool:
+    """A YAML / JSON file too big to be settings (annotations): not read."""
+    from npuport.rewriters._config_files import MAX_BYTES
+
+    return _is_config(name) and os.path.getsize(name) > MAX_BYTES
 
 
 def _relative(file: Path, root: Path) -> str:
@@ -172,9 +186,16 @@ def _scan_one(job: tuple[str, list[str]]) -> tuple[list[tuple], Optional[str], b
 
     name, ids = job
     try:
+        if _skipped_config(name):
+            return [], None, False
         source = _read(Path(name))
     except (OSError, UnicodeDecodeError) as error:
         return [], f"{name}: cannot read ({error})", False
+    if _is_config(name):
+        from npuport.rewriters import _config_files
+
+        changes = _config_files.check(source, ids)
+        return [(c.rule, c.line, c.message, RULES[c.rule].FIXABLE and c.fixed) for c in changes], None, False
     if not wanted(source, ids):
         return [], None, False
     try:
@@ -186,12 +207,14 @@ def _scan_one(job: tuple[str, list[str]]) -> tuple[list[tuple], Optional[str], b
 
 def _port_one(job: tuple[str, list[str]]) -> tuple[Optional[str], list[tuple], Optional[str]]:
     """Worker: (new source or None when unchanged, changes as tuples, error) for one file."""
-    from npuport.rewriters import apply
+    from npuport.rewriters import _config_files, apply
 
     name, ids = job
     try:
+        if _skipped_config(name):
+            return None, [], None
         source = _read(Path(name))
-        new, changes = apply(source, ids, name)
+        new, changes = (_config_files.apply if _is_config(name) else apply)(source, ids, name)
     except (OSError, UnicodeDecodeError) as error:
         return None, [], f"{name}: cannot read ({error})"
     except NpuportError as error:
@@ -216,7 +239,7 @@ def scan(path: Path, select: Optional[list[str]] = None, workers: Optional[int] 
     started = time.perf_counter()
     path = Path(path)
     ids = resolve(select)
-    files = python_files(path)
+    files = python_files(path, configs=True)
     report = ScanReport(root=str(path), rules=ids, files_scanned=len(files))
     results = _map(_scan_one, [(str(f), ids) for f in files], workers)
     for file, (rows, error, parsed) in zip(files, results):
@@ -240,7 +263,7 @@ def port(path: Path, select: Optional[list[str]] = None, write: bool = False,
     if not ids:
         raise UsageError(f"none of the selected rules ({', '.join(select or [])}) can fix code; "
                          "use `npuport scan` for report-only rules")
-    files = python_files(path)
+    files = python_files(path, configs=True)
     report = PortReport(root=str(path), rules=ids, write=write, files_scanned=len(files))
     results = _map(_port_one, [(str(f), ids) for f in files], workers)
     staged: list[tuple[Path, str]] = []

@@ -9,7 +9,7 @@ import platform
 import random
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from npuport import runtime
 from npuport.atomic import write_json  # noqa: F401  (the drivers write through common.write_json)

@@ -16,24 +16,28 @@ from npuport.rewriters.apex_cached_cast import ApexCachedCastRule
 from npuport.rewriters.apex_fused_optimizers import ApexFusedOptimizersRule
 from npuport.rewriters.base import Change, Lines, Rule, add_imports
 from npuport.rewriters.collections_abc import CollectionsAbcRule
+from npuport.rewriters.compiled_ops import CompiledOpsRule
 from npuport.rewriters.cuda_amp import CudaAmpRule
 from npuport.rewriters.cuda_call import CudaCallRule
 from npuport.rewriters.cuda_device_string import CudaDeviceStringRule
 from npuport.rewriters.cuda_only_apis import CudaOnlyApisRule
+from npuport.rewriters.dp_scatter import DpScatterRule
 from npuport.rewriters.dynamic_shape_sites import DynamicShapeSitesRule
 from npuport.rewriters.hand_rolled_fps import HandRolledFpsRule
 from npuport.rewriters.hccl_backend import HcclBackendRule
 from npuport.rewriters.int64_creation import Int64CreationRule
 from npuport.rewriters.local_rank_arg import LocalRankArgRule
 from npuport.rewriters.masked_assign import MaskedAssignRule
-from npuport.rewriters.mmdet_compiled_ops import MmdetCompiledOpsRule
 from npuport.rewriters.mmcv_ext_loader import MmcvExtLoaderRule
+from npuport.rewriters.mmcv_fp16_decorators import MmcvFp16DecoratorsRule
+from npuport.rewriters.mmdet_compiled_ops import MmdetCompiledOpsRule
 from npuport.rewriters.mmcv_iter_timer import MmcvIterTimerRule
 from npuport.rewriters.mmcv_optimizer_hook import MmcvOptimizerHookRule
 from npuport.rewriters.nccl_backend import NcclBackendRule
 from npuport.rewriters.nonzero_count import NonzeroCountRule
 from npuport.rewriters.npu_cuda_call import NpuCudaCallRule
 from npuport.rewriters.npu_device_string import NpuDeviceStringRule
+from npuport.rewriters.npu_fused_ops import NpuFusedOpsRule
 from npuport.rewriters.npu_torch_cuda import NpuTorchCudaRule
 from npuport.rewriters.numpy_aliases import NumpyAliasesRule
 from npuport.rewriters.optional_torchvision import OptionalTorchvisionRule
@@ -48,10 +52,12 @@ RULES: dict[str, type[Rule]] = {
     rule.ID: rule
     for rule in (
         CudaCallRule, TorchCudaApiRule, CudaDeviceStringRule, NcclBackendRule, CudaOnlyApisRule,
+        CompiledOpsRule, NpuFusedOpsRule, DpScatterRule,
         NpuCudaCallRule, NpuTorchCudaRule, NpuDeviceStringRule, HcclBackendRule,
         Int64CreationRule, RoiFloatCastRule,
         DynamicShapeSitesRule, MaskedAssignRule, NonzeroCountRule,
         ApexAmpRule, ApexFusedOptimizersRule, MmcvOptimizerHookRule, ApexCachedCastRule, CudaAmpRule,
+        MmcvFp16DecoratorsRule,
         MmcvIterTimerRule, HandRolledFpsRule,
         TorchSixRule, NumpyAliasesRule, CollectionsAbcRule, LocalRankArgRule, OptionalTorchvisionRule,
         MmcvExtLoaderRule, MmdetCompiledOpsRule,

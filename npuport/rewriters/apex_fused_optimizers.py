@@ -89,4 +89,5 @@ class ApexFusedOptimizersRule(Rule):
     DESCRIPTION = "rewrite apex FusedSGD/FusedAdam/NpuFusedSGD/NpuFusedAdam[W] to torch.optim SGD/AdamW/Adam"
     FIXABLE = True
     TRIGGERS = ("Fused",)
+    PATTERN = r"apex|Fused(?:SGD|Adam|LAMB)"
     Transformer = _FusedOptimizers

@@ -63,6 +63,8 @@ class _LineState(CodegenState):
         super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
         self.line = 1
         self.wanted = wanted
+        #: ids of the wanted nodes: a cheaper test than CSTNode's own __hash__, made for every node generated
+        self.ids = {id(node) for node in wanted}
         self.lines: dict[cst.CSTNode, int] = {}
         self._starts: list[int] = []
 
@@ -79,7 +81,7 @@ class _LineState(CodegenState):
 
     def after_codegen(self, node: cst.CSTNode) -> None:
         start = self._starts.pop()
-        if node in self.wanted and node not in self.lines:
+        if id(node) in self.ids and node not in self.lines:
             self.found(node, start)
 
     def found(self, node: cst.CSTNode, line: int) -> None:
@@ -107,12 +109,13 @@ class _Syntactic:
 
     def __enter__(self) -> None:
         self.start = self.state.line
-        if self.start_node is not None and self.node in self.state.wanted:
+        if self.start_node is not None and id(self.node) in self.state.ids:
             self.state.wanted.add(self.start_node)  # its start is the node's start
+            self.state.ids.add(id(self.start_node))
 
     def __exit__(self, *exc: object) -> None:
         state = self.state
-        if self.node in state.wanted and exc[0] is None:
+        if id(self.node) in state.ids and exc[0] is None:
             state.found(self.node, state.lines[self.start_node] if self.start_node is not None else self.start)
 
 

@@ -1,4 +1,4 @@
-"""NPU103: 'cuda' device strings -> npuport.runtime.device_type(); `.is_cuda` reported.
+"""NPU103: 'cuda' device strings -> npuport.runtime.device_type(); `.is_cuda`, `device.type == 'cuda'` reported.
 
 Before::
 
@@ -27,10 +27,11 @@ and pin_memory_device (torch_npu's transfer_to_npu list, plus DataLoader's); an 
 assigned to a name containing "device"; a {'device': ...} entry; either branch of a conditional expression
 there. 'cuda:' followed by an index, a format field ('cuda:{}', 'cuda:%d') or nothing, and f"cuda:{i}", are
 device strings anywhere. 'cuda' elsewhere (other dict keys, `mode = 'cuda'`, docstrings, messages,
-comparisons) is left alone. A default is evaluated at import time, after torch is imported.
-`x.is_cuda` is False on an NPU tensor, but it often guards a CUDA-only kernel (mmcv.ops, a .cu extension),
-where "any accelerator" would call that kernel on the NPU: it is reported; `npuport.runtime.on_accelerator(x)`
-is the device-neutral form where it means "on the accelerator".
+comparisons other than a device type's) is left alone. A default is evaluated at import time, after torch
+is imported. `x.is_cuda` and `device.type == 'cuda'` are False on an NPU, but they often guard a CUDA-only
+kernel (mmcv.ops, a .cu extension), where "any accelerator" would call that kernel on the NPU (and
+`device_type()` would make the test True on cpu): both are reported; `npuport.runtime.on_accelerator(x)` and
+`device.type != 'cpu'` are the device-neutral forms where they mean "on the accelerator".
 """
 
 from __future__ import annotations
@@ -108,9 +109,23 @@ class DeviceString(NamedValueSwap, RuleTransformer):
             self.report(node, f".is_cuda is False on an NPU: where it means 'on the accelerator' use {better}; "
                               "where it selects a CUDA kernel keep it")
 
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        # `device.type == 'cuda'` is False on an NPU (and on cpu): the same choice as `.is_cuda`, reported
+        left = node.left
+        for target in node.comparisons:
+            if isinstance(target.operator, (cst.Equal, cst.NotEqual)) and (
+                    _device_type(left) and _is_cuda(target.comparator)
+                    or _is_cuda(left) and _device_type(target.comparator)):
+                self.report(node, "device.type == 'cuda' is False on an NPU: where it means 'on the accelerator' "
+                                  "use device.type != 'cpu'; where it selects CUDA-only code keep it")
+                return
+            left = target.comparator
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         name = dotted(original.func) or ""
-        positional_device = name in POSITIONAL_DEVICE or name.endswith(".to")
+        # `.to` on any receiver, a call too: `torch.ByteTensor(storage).to("cuda")`
+        to = isinstance(original.func, cst.Attribute) and original.func.attr.value == "to"
+        positional_device = name in POSITIONAL_DEVICE or to
         argparse = name.endswith("add_argument")
         args = list(updated.args)
         changed = False
@@ -121,7 +136,7 @@ class DeviceString(NamedValueSwap, RuleTransformer):
             if not is_device:
                 continue
             new = self._swap(arg.value, old)
-            if new is None and i == 0 and name.endswith(".to") and isinstance(arg.value, cst.Integer):
+            if new is None and i == 0 and to and isinstance(arg.value, cst.Integer):
                 new = self._index(arg.value, old)
             if new is not None:
                 args[i] = arg.with_changes(value=new)
@@ -145,10 +160,20 @@ class DeviceString(NamedValueSwap, RuleTransformer):
         return updated if new is None else updated.with_changes(value=new)
 
 
+def _is_cuda(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.SimpleString) and node.evaluated_value == "cuda"
+
+
+def _device_type(node: cst.BaseExpression) -> bool:
+    """`x.type`, `x.device.type`, `device_type`, `self.device_type`: a device's type."""
+    name = dotted(node) or ""
+    return name.endswith(".type") or name.rsplit(".", 1)[-1] == "device_type"
+
+
 class CudaDeviceStringRule(Rule):
     ID = "NPU103"
     DESCRIPTION = ("rewrite 'cuda' in device positions, 'cuda:N'/f'cuda:{i}'/'cuda:{}' anywhere, to "
-                   "npuport.runtime.device_type(); report x.is_cuda")
+                   "npuport.runtime.device_type(); report x.is_cuda and device.type == 'cuda'")
     FIXABLE = True
     TRIGGERS = ("cuda", ".to(")
     PATTERN = r"""['"]cuda(?::|['"])|\.is_cuda\b|\.to\(\s*\d"""

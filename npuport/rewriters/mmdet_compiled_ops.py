@@ -32,7 +32,8 @@ Rewritten: relative imports of compiled modules (`from . import nms_cuda`) and o
 (`from .compiling_info import get_compiler_version`), when npuport provides every name; in a module that then
 imports them, `if x.is_cuda: ... else: raise NotImplementedError` around a call into one becomes its body,
 and `assert (a and x.is_cuda)` before one becomes `assert a`. An import of a compiled module npuport does not
-provide is reported.
+provide is reported; one it provides without a kernel (deform_conv_cuda, ...) is redirected, so the package
+imports, and its fix message says that a call raises MissingOpError.
 """
 
 from __future__ import annotations
@@ -51,13 +52,14 @@ TARGET = "npuport.runtime.mmdet_ops"
 
 
 @functools.lru_cache(maxsize=1)
-def provided() -> tuple[frozenset[str], frozenset[str]]:
-    """(the compiled modules npuport.runtime.mmdet_ops stands in for, every name it exports), read from its
-    source so that this libcst-only rule needs no torch: the module-level `X = Extension(...)` or
-    `X = _missing(...)` assignments, and __all__."""
+def provided() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(the compiled modules npuport.runtime.mmdet_ops stands in for, every name it exports, the modules with
+    working functions), read from its source so that this libcst-only rule needs no torch: the module-level
+    `X = Extension(...)` (working when given functions) or `X = _missing(...)` assignments, and __all__."""
     tree = ast.parse((Path(__file__).parents[1] / "runtime" / "mmdet_ops.py").read_text(encoding="utf-8"))
     modules: set[str] = set()
     exported: set[str] = set()
+    working: set[str] = set()
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
             continue
@@ -67,7 +69,9 @@ def provided() -> tuple[frozenset[str], frozenset[str]]:
         elif isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) and \
                 node.value.func.id in ("Extension", "_missing"):
             modules.add(name)
-    return frozenset(modules), frozenset(exported)
+            if node.value.keywords:
+                working.add(name)
+    return frozenset(modules), frozenset(exported), frozenset(working)
 
 
 def _module_tail(node: cst.ImportFrom) -> Optional[str]:
@@ -90,7 +94,7 @@ class _CompiledOps(RuleTransformer):
             if original.module is not None and code(original.module) == TARGET:
                 self.redirected.update(bound)  # ported already: its guards may still be there
             return updated
-        modules, exported = provided()
+        modules, exported, working = provided()
         names = [alias.name.value for alias in original.names]
         tail = _module_tail(original)
         compiled = [n for n in names if n in modules] if not tail else (names if tail in modules else [])
@@ -102,7 +106,9 @@ class _CompiledOps(RuleTransformer):
                                   f"{', '.join(missing)}")
             return updated
         self.redirected.update(bound)
-        self.fix(original, f"{code(original)} -> from {TARGET} import {', '.join(names)}")
+        stubs = [n for n in names if (tail or n) in modules and (tail or n) not in working]
+        note = f" ({', '.join(stubs)}: no kernel in npuport, raises MissingOpError when called)" if stubs else ""
+        self.fix(original, f"{code(original)} -> from {TARGET} import {', '.join(names)}{note}")
         return updated.with_changes(relative=[], module=cst.parse_expression(TARGET))
 
     def leave_If(self, original: cst.If, updated: cst.If) -> cst.BaseStatement | cst.FlattenSentinel:

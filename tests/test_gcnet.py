@@ -113,7 +113,6 @@ def test_training_beats_an_untrained_model(gcnet):
                     "--cfg-options", *SMALL, env=env, timeout=900)
     assert still.returncode == 0, still.stderr[-3000:]
     untrained = json.loads(still.stdout)
-    assert untrained["images"] == 2
     for key in ("bbox_mAP", "segm_mAP"):
         assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)
 

@@ -11,11 +11,34 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, run_cli
+from conftest import check_metrics, run_cli, train_split_as_val, untrained_checkpoint
+from npuport.data.coco import synth_coco
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 SCALE = "256,256"
+# Mask R-CNN GC r16 at CPU size for the learning test (as test_gcnet_original's): ResNet-50 with its GC blocks cut to
+# 3 stages, from scratch (nothing frozen, BN in train mode), a 64-channel FPN of 4 levels, 16 px anchors at stride 4
+# (the generated shapes are 12..40 px at 128 px), small heads, few proposals; the config's lr steps (8, 11) counted in
+# iterations, and its clipping-free optimizer clipped as the gcnet-original config does (lr 0.04 from the start).
+SMALL = ["model.backbone.num_stages=3", "model.backbone.strides=(1,2,2)", "model.backbone.dilations=(1,1,1)",
+         "model.backbone.out_indices=(0,1,2)",
+         "model.backbone.plugins=[{'cfg':{'type':'ContextBlock','ratio':0.0625},'stages':(False,True,True),"
+         "'position':'after_conv3'}]",
+         "model.backbone.frozen_stages=-1", "model.backbone.norm_eval=False",
+         "model.neck.in_channels=[256,512,1024]", "model.neck.out_channels=64", "model.neck.num_outs=4",
+         "model.rpn_head.in_channels=64", "model.rpn_head.feat_channels=64",
+         "model.rpn_head.anchor_generator.scales=[4]", "model.rpn_head.anchor_generator.strides=[4,8,16,32]",
+         "model.roi_head.bbox_roi_extractor.out_channels=64", "model.roi_head.bbox_head.in_channels=64",
+         "model.roi_head.bbox_head.fc_out_channels=256", "model.roi_head.mask_roi_extractor.out_channels=64",
+         "model.roi_head.mask_head.in_channels=64", "model.roi_head.mask_head.conv_out_channels=64",
+         "model.roi_head.mask_head.num_convs=2", "model.train_cfg.rpn.sampler.num=64",
+         "model.train_cfg.rpn_proposal.nms_pre=300", "model.train_cfg.rpn_proposal.nms_post=300",
+         "model.train_cfg.rpn_proposal.max_num=300", "model.train_cfg.rcnn.mask_pos_slots=32",
+         "model.train_cfg.rcnn.sampler.num=64", "model.train_cfg.rcnn.sampler.pos_fraction=0.5",
+         "model.test_cfg.rpn.nms_pre=300", "model.test_cfg.rpn.nms_post=100", "model.test_cfg.rpn.max_num=100"]
+LEARN = ["--lr", "0.04", "--lr-warmup-iters", "0", "--cfg-options", *SMALL, "lr_config.by_epoch=False",
+         "lr_config.step=[8,11]", "optimizer_config.grad_clip={'max_norm':35,'norm_type':2}"]
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +93,28 @@ def test_eval_reports_map(gcnet):
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads(out.stdout)
     assert 0.0 <= metrics["bbox_mAP"] <= 1.0 and 0.0 <= metrics["segm_mAP"] <= 1.0
+
+
+def test_training_beats_an_untrained_model(gcnet):
+    """30 iterations on 2 generated images (one batch) raise the bbox and mask mAP (pycocotools) on those images far
+    above a fresh model's of the same seed (measured 0.089 bbox and 0.134 segm mAP against 0)."""
+    root, env, _ = gcnet
+    synth_coco(root / "tiny-src", images=2, size=128, val_images=1)
+    data = train_split_as_val(root / "tiny-src", root / "tiny")
+    out = run_cli("train", "gcnet", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", "128,128",
+                  "--data", str(data), "--max-iters", "30", "--work-dir", str(root / "learn"), "--", "--workers", "0",
+                  "--validate", "--score-thr", "0", *LEARN, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads((root / "learn" / "results.json").read_text())
+    check_metrics(root / "learn", res, world_size=1, iters=30, samples_per_device=2)
+    init = untrained_checkpoint(root / "ws", "gcnet", root / "init.pth", SMALL)
+    still = run_cli("eval", "gcnet", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", "128,128",
+                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
+                    "--cfg-options", *SMALL, env=env, timeout=900)
+    assert still.returncode == 0, still.stderr[-3000:]
+    untrained = json.loads(still.stdout)
+    for key in ("bbox_mAP", "segm_mAP"):
+        assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)
 
 
 def test_train_two_processes_gloo(gcnet):

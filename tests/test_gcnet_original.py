@@ -13,9 +13,30 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, github_mirror, run_cli
+from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_checkpoint
+from npuport.data.coco import synth_coco
 
 SCALE = "128,128"
+# Mask R-CNN GC r16 at CPU size for the learning test: ResNet-50 with its GC blocks cut to 3 stages (c3, c4 with GC),
+# trained from scratch (no stage frozen, BN in train mode), a 64-channel FPN of 4 levels, anchors of 16 px at
+# stride 4 (the generated shapes are 12..40 px at 128 px), small heads and few proposals.
+SMALL = ["model.backbone.num_stages=3", "model.backbone.strides=(1,2,2)", "model.backbone.dilations=(1,1,1)",
+         "model.backbone.out_indices=(0,1,2)", "model.backbone.stage_with_gcb=(False,True,True)",
+         "model.backbone.frozen_stages=-1", "model.backbone.norm_eval=False",
+         "model.neck.in_channels=[256,512,1024]", "model.neck.out_channels=64", "model.neck.num_outs=4",
+         "model.rpn_head.in_channels=64", "model.rpn_head.feat_channels=64", "model.rpn_head.anchor_scales=[4]",
+         "model.rpn_head.anchor_strides=[4,8,16,32]", "model.bbox_roi_extractor.out_channels=64",
+         "model.bbox_head.in_channels=64", "model.bbox_head.fc_out_channels=256",
+         "model.mask_roi_extractor.out_channels=64", "model.mask_head.in_channels=64",
+         "model.mask_head.conv_out_channels=64", "model.mask_head.num_convs=2",
+         "train_cfg.rpn_proposal.nms_pre=300", "train_cfg.rpn_proposal.nms_post=300",
+         "train_cfg.rpn_proposal.max_num=300", "train_cfg.rpn.sampler.num=64", "train_cfg.rcnn.sampler.num=64",
+         "train_cfg.rcnn.sampler.pos_fraction=0.5", "test_cfg.rpn.nms_pre=300",
+         "test_cfg.rpn.nms_post=100", "test_cfg.rpn.max_num=100"]
+# lr 0.04 at once; the config's steps (epochs 8 and 11, here iterations: 2 images are one batch an epoch) then cut
+# it 10x twice. A constant 0.02 diverged (loss 10.5 after 30 iterations).
+LEARN = ["--lr", "0.04", "--lr-warmup-iters", "0"]
+ITERS = 30
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -98,3 +119,28 @@ def test_eval_reproduces_validate(gcnet):
     for key in ("bbox_mAP", "segm_mAP"):
         assert metrics[key] == pytest.approx(res[key])
 
+
+def test_training_beats_an_untrained_model(gcnet):
+    """30 iterations on 2 generated images (one batch) raise the bbox and mask mAP (pycocotools) on those
+    images far above a fresh model's of the same seed (measured 0.13 bbox and 0.084 segm mAP against 0)."""
+    root, env, _, _ = gcnet
+    synth_coco(root / "tiny-src", images=2, size=128, val_images=1)
+    data = train_split_as_val(root / "tiny-src", root / "tiny")
+    work = root / "learn"
+    out = run_cli("train", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--data", str(data), "--max-iters", str(ITERS), "--work-dir", str(work), "--save-checkpoint", "--",
+                  *LEARN, "--workers", "0", "--validate", "--score-thr", "0", "--cfg-options", *SMALL, env=env,
+                  timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads((work / "results.json").read_text())
+    assert res["world_size"] == 1
+    check_metrics(work, res, world_size=1, iters=ITERS, samples_per_device=2)
+    init = untrained_checkpoint(root / "ws", "gcnet-original", root / "init.pth", SMALL)
+    still = run_cli("eval", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
+                    "--cfg-options", *SMALL, env=env, timeout=900)
+    assert still.returncode == 0, still.stderr[-3000:]
+    untrained = json.loads(still.stdout)
+    assert untrained["images"] == 2
+    for key in ("bbox_mAP", "segm_mAP"):
+        assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)

@@ -12,11 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, github_mirror, run_cli
+from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_checkpoint
+from npuport.data.coco import synth_coco
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 SCALE = "128,128"  # small images: a GFL iteration on 2 CPU cores stays a few seconds
+# GFL at CPU size for the learning test: ResNet-50 cut to 3 stages, from scratch (nothing frozen, BN in train mode),
+# a 64-channel FPN of 4 levels from stride 4 with 16 px anchors there (the generated shapes are 12..40 px at 128 px),
+# a head of 2 convs of 64 channels.
+SMALL = ["model.backbone.num_stages=3", "model.backbone.strides=(1,2,2)", "model.backbone.dilations=(1,1,1)",
+         "model.backbone.out_indices=(0,1,2)", "model.backbone.frozen_stages=-1", "model.backbone.norm_eval=False",
+         "model.neck.in_channels=[256,512,1024]", "model.neck.out_channels=64", "model.neck.start_level=0",
+         "model.neck.num_outs=4", "model.bbox_head.in_channels=64", "model.bbox_head.feat_channels=64",
+         "model.bbox_head.stacked_convs=2", "model.bbox_head.anchor_generator.octave_base_scale=4",
+         "model.bbox_head.anchor_generator.strides=[4,8,16,32]", "test_cfg.nms_pre=300"]
+# lr 0.04 from the start, cut 10x at iterations 8 and 11 (the config's epoch steps counted in iterations), clipped
+LEARN = ["--lr", "0.04", "--lr-warmup-iters", "0", "--cfg-options", *SMALL, "lr_config.by_epoch=False",
+         "lr_config.step=[8,11]", "optimizer_config.grad_clip={'max_norm':35,'norm_type':2}"]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +97,26 @@ def test_train_two_processes_gloo(gfocalv2):
     res = json.loads((root / "w2" / "results.json").read_text())
     check_metrics(root / "w2", res, world_size=2, iters=6, samples_per_device=2)
     assert math.isfinite(res["loss_first"]) and math.isfinite(res["loss_last"])
+
+
+def test_training_beats_an_untrained_model(gfocalv2):
+    """30 iterations on 2 generated images (one batch) raise the bbox mAP (pycocotools) on those images far above a
+    fresh model's of the same seed (measured 0.241 against 0)."""
+    root, env, _, _ = gfocalv2
+    synth_coco(root / "tiny-src", images=2, size=128, val_images=1)
+    data = train_split_as_val(root / "tiny-src", root / "tiny")
+    out = train(root, env, "--data", str(data), "--max-iters", "30", "--", "--workers", "0", "--validate",
+                "--score-thr", "0", *LEARN, work="learn")
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads((root / "learn" / "results.json").read_text())
+    check_metrics(root / "learn", res, world_size=1, iters=30, samples_per_device=2)
+    init = untrained_checkpoint(root / "ws", "gfocalv2", root / "init.pth", SMALL)
+    still = run_cli("eval", "gfocalv2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
+                    "--cfg-options", *SMALL, env=env, timeout=600)
+    assert still.returncode == 0, still.stderr[-3000:]
+    untrained = json.loads(still.stdout)
+    assert res["bbox_mAP"] > 0.1 and res["bbox_mAP"] > 5 * untrained["bbox_mAP"], (res, untrained)
 
 
 def test_eval_bbox_only(gfocalv2):

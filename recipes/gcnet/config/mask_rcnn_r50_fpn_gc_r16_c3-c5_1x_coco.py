@@ -157,6 +157,7 @@ train_pipeline = [
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels', 'gt_masks']),
 ]
+train_pipeline[-1]['meta_keys'] = ('filename', 'ori_filename', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip', 'img_norm_cfg')  # npuport-static: no flip_direction (None or a string: a recompile under torch.compile; training never reads it)
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(

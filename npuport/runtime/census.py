@@ -1,25 +1,12 @@
 """A dispatch-level census of training steps: what makes a step slow on an NPU, counted and located.
 
-Every ATen op that runs inside a step (between ``begin()`` and ``end()``) is seen by a
-TorchDispatchMode and counted per iteration:
-
-- ``ops``: all ops;
-- ``dynamic``: ops whose output shape depends on tensor values (torch tags them ``dynamic_output_shape``:
-  nonzero, unique, masked_select, repeat_interleave, ...; ``index`` / ``index_put`` only with a boolean
-  or uint8 index, since integer gathers have a static shape). On an accelerator each one also waits for
-  the device;
-- ``syncs``: explicit host reads of device values (ops tagged ``data_dependent_output``: ``.item()``'s
-  ``_local_scalar_dense``, ``equal``, ``is_nonzero``) and copies from an accelerator to the CPU; on the
-  CPU, where such copies dispatch nothing, the calls of ``Tensor.cpu``, ``.numpy`` and ``.tolist`` in a
-  step (each a device-to-host copy on an accelerator);
-- ``int64``: pointwise and reduction ops with an int64 tensor operand (many NPU kernels have no int64
-  variant: each becomes a cast, or runs on the AI CPU);
-- ``new_signatures``: (op, shapes, dtypes, integer arguments) never seen in an earlier iteration: in the
-  NPU's single-op mode each is a kernel compile, under a graph compiler a recompile.
-
-After the warm-up iterations each counted op is also attributed to its source line: the innermost
-Python frame outside torch (``mmdet/core/bbox/samplers/random_sampler.py:56``), ranked in ``sites``.
-Ops of the backward pass run inside the engine and are attributed to the ``backward()`` call.
+Every ATen op that runs inside a step (between ``begin()`` and ``end()``) is seen by a TorchDispatchMode and
+counted per iteration as ``ops``, ``dynamic`` (data-dependent output shape), ``syncs`` (host reads),
+``int64`` (pointwise and reduction ops with an int64 operand) and ``new_signatures`` ((op, shapes, dtypes,
+integer arguments) not seen before: a kernel compile in the NPU's single-op mode). What each counts, and why the
+NPU cares, is the table of docs/static.md. After the warm-up iterations each counted op is attributed to the
+innermost Python frame outside torch (``mmdet/core/bbox/samplers/random_sampler.py:56``), ranked in ``sites``;
+backward ops to the ``backward()`` call.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ the same for every mmcv.
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 from typing import Any, Dict, Optional, Sequence
 
@@ -37,7 +38,20 @@ def load_config(path: str, data_root: Optional[str], options: Sequence[str] = ()
         move_data_root(cfg, os.path.abspath(data_root), path)
     for option in options:
         set_option(cfg, option)
+    import_custom_modules(cfg)
     return cfg
+
+
+def import_custom_modules(cfg: Any) -> None:
+    """Import the modules of cfg.custom_imports (their transforms register themselves), as mmcv >= 1.2's
+    Config.fromfile does; mmcv 0.2's does not. Importing twice is a no-op."""
+    custom = cfg.get("custom_imports") or {}
+    for name in custom.get("imports", []):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            if not custom.get("allow_failed_imports", False):
+                raise UsageError(f"custom_imports of the config: cannot import {name} ({exc})") from None
 
 
 def merge(base: Dict[str, Any], new: Dict[str, Any]) -> None:

@@ -134,8 +134,9 @@ def roi_align_backward(
 
 
 def _focal_terms(logits: torch.Tensor, targets: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
-    classes = torch.arange(1, logits.size(1) + 1, device=logits.device)
-    labels = targets.long()[:, None]
+    # int32 class numbers and labels: the same comparisons, no int64 op (many NPU kernels lack int64)
+    classes = torch.arange(1, logits.size(1) + 1, device=logits.device, dtype=torch.int32)
+    labels = targets.to(torch.int32)[:, None]
     positive = (labels == classes).to(logits.dtype)
     negative = ((labels >= 0) & (labels != classes)).to(logits.dtype)
     p = torch.sigmoid(logits)

@@ -251,7 +251,7 @@ def test_pad_ground_truth_on_the_host(gcnet):
     out = subprocess.run([str(root / "ws" / "env" / "bin" / "python"), "-c", PAD], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.startswith("PadGroundTruth pads BitmapMasks only, got object")
+    assert out.stdout.startswith("PadGroundTruth pads BitmapMasks (mmdet 2.x) or (n, H, W) arrays (1.x) only, got object")
 
 
 def test_profile_bad_input_is_one_line_exit_2(gcnet, tmp_path):

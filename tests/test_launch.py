@@ -80,8 +80,9 @@ info = {"rank": rank, "world_size": world, "ranks_sum": ranks_sum, "local_rank_a
 with open(os.path.join(args.work_dir, f"rank-{rank}.json"), "w") as f:
     json.dump(info, f)
 if distributed:
-    dist.barrier()
-    dist.destroy_process_group()
+    from npuport.drivers.process import leave_process_group
+
+    leave_process_group()  # the drivers' end: no rank exits while another tears down its gloo group
 '''
 
 RECIPE = """

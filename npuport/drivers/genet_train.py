@@ -31,7 +31,7 @@ from npuport.atomic import write_json
 from npuport.contract import RUN_FILE
 from npuport.drivers.genet_data import MEAN, PAD, STD, Batches, Normalize, augment  # noqa: F401
 from npuport.drivers.metrics import Metrics
-from npuport.drivers.process import Dist, run_main, setup_process
+from npuport.drivers.process import Dist, leave_process_group, run_main, setup_process
 from npuport.errors import NpuportError, UsageError
 from npuport.runtime import profiling
 
@@ -248,12 +248,14 @@ def train(args: argparse.Namespace, model_factory: Callable[[argparse.Namespace]
                 torch.save(model.state_dict(), os.path.join(args.work_dir, CHECKPOINT_FILE))
             write_json(os.path.join(args.work_dir, RUN_FILE), summary, sort_keys=False)
             log(dist, f"wrote {os.path.join(args.work_dir, RUN_FILE)}")
+        if dist.distributed:
+            leave_process_group()  # every rank got here: leave together
         return summary
     finally:
         if dist.distributed:
             import torch.distributed as tdist
 
-            if tdist.is_initialized():
+            if tdist.is_initialized():  # an error on the way: leave alone, waiting for no one
                 tdist.destroy_process_group()
 
 

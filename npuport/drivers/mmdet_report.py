@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict
 
 from npuport.contract import RUN_FILE
 from npuport.drivers import mmdet_common as common
+from npuport.drivers.process import leave_process_group
 
 
 def finish(runner: Any, run: Callable[[], None], model: Any, cfg: Any, args: Any, dist: Any,
@@ -60,9 +61,6 @@ def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samp
 
 def end_process_group(dist: Any) -> None:
     if dist.distributed:
-        import torch.distributed as torch_dist
-
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
+        leave_process_group()
 
 

@@ -11,6 +11,7 @@ from npuport.contract import DEVICE_ENV, LAUNCHERS
 from npuport.errors import NpuportError, UsageError
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LEFT_KEY = "npuport/left-process-group"
 
 
 @dataclass
@@ -42,6 +43,26 @@ def setup_process(launcher: str) -> Dist:
     runtime.set_device(info.local_rank)
     dist.init_process_group(backend=runtime.dist_backend(), init_method="env://")
     return info
+
+
+def leave_process_group(timeout: float = 60.0) -> None:
+    """The end of a distributed run on every rank: a barrier, the group destroyed, then a wait in the rendezvous
+    store until every rank has destroyed its own, so no rank exits (closing its gloo sockets) while another is
+    still tearing its group down: a gloo rank then aborts ("terminate called without an active exception")."""
+    import time
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return
+    world = dist.get_world_size()
+    store = dist.distributed_c10d._get_default_store()  # the rendezvous store outlives the group
+    dist.barrier()
+    dist.destroy_process_group()
+    store.add(LEFT_KEY, 1)
+    deadline = time.monotonic() + timeout
+    while store.add(LEFT_KEY, 0) < world and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def run_main(train: Callable[..., Any], *args: Any) -> int:

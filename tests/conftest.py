@@ -129,3 +129,14 @@ def untrained_checkpoint(workspace: Path, recipe: str, out: Path, options: list[
                            str(out), *options], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-3000:]
     return out
+
+
+def untrained_map(workspace: Path, recipe: str, data: Path, options: list[str], env: dict, scale: str) -> dict:
+    """`npuport eval`'s metrics of a freshly initialised `recipe` (--cfg-options `options`, seed 0) on `data`:
+    what a learning test's trained model must beat."""
+    init = untrained_checkpoint(workspace, recipe, workspace.parent / "init.pth", options)
+    still = run_cli("eval", recipe, "--workspace", str(workspace), "--device", "cpu", "--img-scale", scale,
+                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
+                    "--cfg-options", *options, env=env, timeout=900)
+    assert still.returncode == 0, still.stderr[-3000:]
+    return json.loads(still.stdout)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, run_cli, train_split_as_val, untrained_checkpoint
+from conftest import check_metrics, run_cli, train_split_as_val, untrained_map
 from npuport.data.coco import synth_coco
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -107,12 +107,7 @@ def test_training_beats_an_untrained_model(gcnet):
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads((root / "learn" / "results.json").read_text())
     check_metrics(root / "learn", res, world_size=1, iters=30, samples_per_device=2)
-    init = untrained_checkpoint(root / "ws", "gcnet", root / "init.pth", SMALL)
-    still = run_cli("eval", "gcnet", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", "128,128",
-                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
-                    "--cfg-options", *SMALL, env=env, timeout=900)
-    assert still.returncode == 0, still.stderr[-3000:]
-    untrained = json.loads(still.stdout)
+    untrained = untrained_map(root / "ws", "gcnet", data, SMALL, env, "128,128")
     for key in ("bbox_mAP", "segm_mAP"):
         assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_checkpoint
+from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_map
 from npuport.data.coco import synth_coco
 
 SCALE = "128,128"
@@ -135,12 +135,7 @@ def test_training_beats_an_untrained_model(gcnet):
     res = json.loads((work / "results.json").read_text())
     assert res["world_size"] == 1
     check_metrics(work, res, world_size=1, iters=ITERS, samples_per_device=2)
-    init = untrained_checkpoint(root / "ws", "gcnet-original", root / "init.pth", SMALL)
-    still = run_cli("eval", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
-                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
-                    "--cfg-options", *SMALL, env=env, timeout=900)
-    assert still.returncode == 0, still.stderr[-3000:]
-    untrained = json.loads(still.stdout)
+    untrained = untrained_map(root / "ws", "gcnet-original", data, SMALL, env, SCALE)
     assert untrained["images"] == 2
     for key in ("bbox_mAP", "segm_mAP"):
         assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_checkpoint
+from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_map
 from npuport.data.coco import synth_coco
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -110,12 +110,7 @@ def test_training_beats_an_untrained_model(gfocalv2):
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads((root / "learn" / "results.json").read_text())
     check_metrics(root / "learn", res, world_size=1, iters=30, samples_per_device=2)
-    init = untrained_checkpoint(root / "ws", "gfocalv2", root / "init.pth", SMALL)
-    still = run_cli("eval", "gfocalv2", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
-                    "--checkpoint", str(init), "--data", str(data), "--score-thr", "0", "--json", "--",
-                    "--cfg-options", *SMALL, env=env, timeout=600)
-    assert still.returncode == 0, still.stderr[-3000:]
-    untrained = json.loads(still.stdout)
+    untrained = untrained_map(root / "ws", "gfocalv2", data, SMALL, env, SCALE)
     assert res["bbox_mAP"] > 0.1 and res["bbox_mAP"] > 5 * untrained["bbox_mAP"], (res, untrained)
 
 

@@ -148,9 +148,9 @@ class MmdetCompiledOpsRule(Rule):
                    "npuport.runtime.mmdet_ops and drop their is_cuda guards; report those it lacks")
     FIXABLE = True
     TRIGGERS = ("_cuda", "_cpu", "compiling_info")
+    Transformer = _CompiledOps
 
     def wants(self, source: str) -> bool:
         """The name of a compiled module npuport.runtime.mmdet_ops knows (a relative import names it), or that
         module itself (an import ported already, whose is_cuda guards may still be there)."""
         return super().wants(source) and (TARGET in source or any(name in source for name in provided()[0]))
-    Transformer = _CompiledOps

@@ -4,10 +4,14 @@
     python benchmarks/scan_speed.py DIR [DIR ...]   # or scan trees you have
     python benchmarks/scan_speed.py --rounds 3      # best of 3 for each figure
     python benchmarks/scan_speed.py --separate      # also each rule walking on its own (the old check mode)
+    python benchmarks/scan_speed.py --interleaved   # file by file: scan it, then parse it, and sum each
 
 Both figures are CPU seconds of this one process (time.process_time; scan with workers=1), so a busy machine
-changes them less than wall time. Goal (issue 11): scan <= 1.0x parse, one shared visitor pass and pre-filters.
-Measured on a shared 2-core machine: scan / parse 3.35 before the shared pass, 0.99 with it (docs/rewriters.md).
+changes them less than wall time. On a shared machine whose load swings within seconds, --interleaved times
+both file by file, one right after the other, so that a swing weighs on scan and parse alike; it reports the
+median ratio of the rounds. Goal (issue 11): scan <= 1.0x parse, one shared visitor pass and pre-filters.
+Measured on a shared 2-core machine: scan / parse 3.35 before the shared pass, 0.99 with it; with 28 rules and
+610 sites, --interleaved: 1.11 before the issue-11 speed work, 0.87-0.90 after (docs/rewriters.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import libcst as cst  # noqa: E402
 
-from npuport.commands.scan import python_files, scan  # noqa: E402
+from npuport.commands.scan import _scan_one, python_files, scan  # noqa: E402
 from npuport.rewriters import check, resolve  # noqa: E402
 
 SDISTS = [
@@ -71,6 +75,7 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", type=Path, help="trees to scan (default: download the sdists)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat each measure N times, keep the best")
     parser.add_argument("--separate", action="store_true", help="also time every rule walking on its own")
+    parser.add_argument("--interleaved", action="store_true", help="time scan and parse file by file, alternately")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
         "NPUPORT_TEST_CACHE", Path.home() / ".cache" / "npuport-tests")) / "bench")
     args = parser.parse_args()
@@ -93,6 +98,9 @@ def main() -> None:
         for name, source in sources:
             check(source, ids, name, shared=False)
 
+    if args.interleaved:
+        interleaved(trees, ids, args.rounds)
+        return
     measures = [("scan", run_scan), ("parse", run_parse)] + ([("separate", run_separate)] if args.separate else [])
     best = {name: min(_cpu(function) for _ in range(args.rounds)) for name, function in measures}
     sites = sum(len(r.sites) for r in reports)
@@ -105,6 +113,29 @@ def main() -> None:
         print(f"{name:10}{seconds:8.2f}{len(files) / seconds:10.1f}{seconds / best['parse']:9.2f}")
     print(f"scan / parse: {best['scan'] / best['parse']:.2f}  (scan: pre-filter, one parse, one shared pass; "
           "parse: libcst.parse_module of every file)")
+
+
+def interleaved(trees: list[Path], ids: list[str], rounds: int) -> None:
+    """Per round: for every file scan does (.py and configs), the CPU time of scanning it, then of one plain
+    parse of it (.py files); the sums and their ratio, and the median ratio over the rounds."""
+    files = [str(f) for tree in trees for f in python_files(tree, configs=True)]
+    sources = {name: Path(name).read_text(encoding="utf-8") for name in files if name.endswith(".py")}
+    ratios = []
+    for round_ in range(rounds):
+        scanned = parsed = 0.0
+        sites = 0
+        for name in files:
+            started = time.process_time()
+            rows, _, _ = _scan_one((name, ids))
+            middle = time.process_time()
+            if name in sources:
+                cst.parse_module(sources[name])
+            scanned, parsed = scanned + middle - started, parsed + time.process_time() - middle
+            sites += len(rows)
+        ratios.append(scanned / parsed)
+        print(f"round {round_ + 1}: scan {scanned:.2f} s, parse {parsed:.2f} s, scan / parse {ratios[-1]:.2f} "
+              f"({len(files)} files, {sites} sites, load {os.getloadavg()[0]:.1f})")
+    print(f"median scan / parse: {sorted(ratios)[len(ratios) // 2]:.2f} over {rounds} rounds, file by file")
 
 
 if __name__ == "__main__":

@@ -185,6 +185,36 @@ def test_runtime_twins_of_torch_cuda_run_on_cpu(monkeypatch) -> None:
     runtime.reset()
 
 
+def test_stream_copy_through_a_torch_cuda_alias_runs_on_cpu(monkeypatch) -> None:
+    """semantic-segmentation-pytorch's async copy: `import torch.cuda as cuda`, streams, device guards."""
+    from npuport import runtime
+
+    monkeypatch.setenv("NPUPORT_DEVICE", "cpu")
+    runtime.reset()
+    source = textwrap.dedent("""\
+        import torch.cuda as cuda
+
+        def copy(inputs, device_ids):
+            streams = [cuda.Stream(d) for d in device_ids]
+            outputs = []
+            for x, dev, stream in zip(inputs, device_ids, streams):
+                with cuda.device(dev):
+                    main = cuda.current_stream()
+                    with cuda.stream(stream):
+                        outputs.append(x * 2)
+                    main.wait_stream(stream)
+            return outputs, cuda.device_count()
+
+        out, count = copy([torch.ones(2), torch.zeros(1)], [0, 1])
+        """)
+    new, changes = apply(source, ["NPU102"])
+    assert "cuda." not in new.replace("import torch.cuda as cuda", "") and all(c.fixed for c in changes)
+    assert len(changes) == 5
+    scope = _run(new, npuport=sys.modules["npuport"])
+    assert [t.tolist() for t in scope["out"]] == [[2.0, 2.0], [0.0]] and scope["count"] == 1
+    runtime.reset()
+
+
 def test_legacy_cuda_tensor_constructors_on_cpu(monkeypatch) -> None:
     from npuport import runtime
 

@@ -116,10 +116,17 @@ _ALIAS_LINE = re.compile(r"(?m)^\s*(\w+)\s*=\s*\(?(\w+)\.")
 
 def mask_names(source: str) -> set[str]:
     """Text pre-filter: names that some line may assign a boolean mask (and names derived from them, as
-    `flat = keep.view(-1)`): a superset of what KindTracker will call MASK."""
+    `flat = keep.view(-1)`): a superset of what KindTracker will call MASK. Kept for the last source (NPU301
+    and NPU302 both ask for it, one after the other)."""
+    if _LAST[0] is source:
+        return _LAST[1]
     names = set(_MASK_LINE.findall(source))
     names |= {target for target, origin in _ALIAS_LINE.findall(source) if origin in names}
+    _LAST[:] = [source, names]
     return names
+
+
+_LAST: list = [None, set()]
 
 
 def indexes_with(source: str, names: set[str]) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import typing
 from typing import Callable, Optional
 
 import libcst as cst
@@ -54,15 +55,15 @@ class SharedPass:
                 hidden[i] = node
                 self._n_hidden += 1
         if self._n_hidden < len(hidden):  # some rule still sees the children
-            tokens = TOKENS
-            for name in _fields(node):
+            walk, skip = self.walk, _SKIP
+            for name in _fields(node, kind):
                 child = getattr(node, name)
-                if isinstance(child, (list, tuple)):
+                if type(child) in _SEQUENCES:
                     for item in child:
-                        if type(item) not in tokens and isinstance(item, cst.CSTNode):
-                            self.walk(item)
-                elif type(child) not in tokens and isinstance(child, cst.CSTNode):
-                    self.walk(child)
+                        if type(item) not in skip:
+                            walk(item)
+                elif type(child) not in skip:
+                    walk(child)
         for i, leave in leaves:
             if hidden[i] is None or hidden[i] is node:
                 leave(node, node)
@@ -80,21 +81,47 @@ def own_hooks(cls: type) -> frozenset[str]:
                      for name in vars(klass) if name.startswith(("visit_", "leave_")))
 
 
-def _token_types() -> frozenset[type]:
-    bases = (cst.BaseParenthesizableWhitespace, cst.Comment, cst.Newline, cst.EmptyLine, cst.TrailingWhitespace,
+_TOKEN_BASES = (cst.BaseParenthesizableWhitespace, cst.Comment, cst.Newline, cst.EmptyLine, cst.TrailingWhitespace,
              cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace,
              cst.RightCurlyBrace, cst.Comma, cst.Colon, cst.Dot, cst.Semicolon, cst.AssignEqual, cst.BaseBinaryOp,
-             cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp, cst.Asynchronous, cst.ImportStar)
-    tokens = {kind for kind in vars(cst).values() if inspect.isclass(kind) and issubclass(kind, bases)}
+                cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp, cst.Asynchronous, cst.ImportStar)
+
+
+def _token_types() -> frozenset[type]:
+    tokens = {kind for kind in vars(cst).values() if inspect.isclass(kind) and issubclass(kind, _TOKEN_BASES)}
     return frozenset(tokens)
 
 
 #: nodes no rule hooks and that hold no code: the walk does not enter them
 TOKENS = _token_types()
-#: per node type, the fields holding children, in source order
+#: what the walk never enters: tokens, and the values an optional field holds when empty
+_SKIP = TOKENS | {type(None), cst.MaybeSentinel}
+_SEQUENCES = (list, tuple)
+#: per node type, the fields that may hold a node other than a token (from libcst's type hints)
+_CODE_FIELDS: dict[type, frozenset[str]] = {}
+#: per node type, its code fields in source order (libcst's own walk), as far as the nodes seen so far show
 _ORDER: dict[type, list[str]] = {}
-#: per node type, its other dataclass fields (empty so far in the nodes seen)
+#: per node type, its code fields not in _ORDER yet (empty in every node of that type seen so far)
 _UNSEEN: dict[type, list[str]] = {}
+
+
+def _code_fields(kind: type) -> frozenset[str]:
+    """The dataclass fields of a node type whose type hint names a node type that is not a token: the only
+    fields that can hold something a rule hooks (whitespace, brackets, commas and operators cannot)."""
+    fields = _CODE_FIELDS.get(kind)
+    if fields is None:
+        hints = typing.get_type_hints(kind)
+        fields = frozenset(f.name for f in dataclasses.fields(kind) if _holds_code(hints.get(f.name)))
+        _CODE_FIELDS[kind] = fields
+    return fields
+
+
+def _holds_code(hint: object) -> bool:
+    if inspect.isclass(hint):
+        return issubclass(hint, cst.CSTNode) and not issubclass(hint, _TOKEN_BASES)
+    if typing.get_origin(hint) is typing.Literal:
+        return False
+    return any(_holds_code(arg) for arg in typing.get_args(hint))
 
 
 class _FieldOrder(cst.CSTVisitor):
@@ -132,8 +159,7 @@ def _filled(value: object) -> bool:
     return isinstance(value, cst.CSTNode) or (isinstance(value, (list, tuple)) and len(value) > 0)
 
 
-def _fields(node: cst.CSTNode) -> list[str]:
-    kind = type(node)
+def _fields(node: cst.CSTNode, kind: type) -> list[str]:
     order = _ORDER.get(kind)
     if order is not None:
         for name in _UNSEEN[kind]:
@@ -141,11 +167,12 @@ def _fields(node: cst.CSTNode) -> list[str]:
                 break
         else:
             return order
+    code = _code_fields(kind)
     recorder = _FieldOrder()
     node._visit_and_replace_children(recorder)
-    order = _merge(order or [], recorder.names)
+    order = [name for name in _merge(order or [], recorder.names) if name in code]
     _ORDER[kind] = order
-    _UNSEEN[kind] = [f.name for f in dataclasses.fields(node) if f.name not in order]
+    _UNSEEN[kind] = [name for name in code if name not in order]
     return order
 
 

@@ -66,23 +66,25 @@ class _LineState(CodegenState):
         #: ids of the wanted nodes: a cheaper test than CSTNode's own __hash__, made for every node generated
         self.ids = {id(node) for node in wanted}
         self.lines: dict[cst.CSTNode, int] = {}
-        self._starts: list[int] = []
+        #: start lines of the wanted nodes being generated, by id
+        self._starts: dict[int, int] = {}
 
     def add_indent_tokens(self) -> None:
-        self.tokens.extend(self.indent_tokens)
+        pass  # indents hold no newline, and the code itself is not kept
 
     def add_token(self, value: str) -> None:
-        self.tokens.append(value)
-        if "\n" in value or "\r" in value:
+        if "\n" in value:
+            self.line += value.count("\n") if "\r" not in value else len(_NEWLINE.findall(value))
+        elif "\r" in value:
             self.line += len(_NEWLINE.findall(value))
 
     def before_codegen(self, node: cst.CSTNode) -> None:
-        self._starts.append(self.line)
+        if id(node) in self.ids:
+            self._starts[id(node)] = self.line
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        start = self._starts.pop()
         if id(node) in self.ids and node not in self.lines:
-            self.found(node, start)
+            self.found(node, self._starts[id(node)])
 
     def found(self, node: cst.CSTNode, line: int) -> None:
         """A node's first recorded start is final (a syntactic one comes before its after_codegen)."""

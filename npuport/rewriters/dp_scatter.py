@@ -6,12 +6,16 @@ Upstream idiom::
     model = MMDataParallel(model.cuda(cfg.gpu_ids[0]), device_ids=cfg.gpu_ids)
     model = MMDistributedDataParallel(model.cuda(), device_ids=[torch.cuda.current_device()])
     inputs, kwargs = scatter_kwargs(inputs, kwargs, target_gpus)
+    sum_, ssum = ReduceAddCoalesced.apply(target_gpus[0], 2, *to_reduce)   # a sync-BN master
+    broadcasted = Broadcast.apply(target_gpus, mean, inv_std)           # (torch.nn.parallel._functions)
 
 Reported, not changed. DataParallel (torch's and subclasses such as mmcv's MMDataParallel or
 DataParallelWithCallback) splits each batch over device_ids with torch.cuda.comm and CUDA streams; Ascend
 runs DistributedDataParallel, one process per NPU (or the model on one device). mmcv's
 MMDistributedDataParallel(device_ids=...) and mmcv/torch `scatter` / `scatter_kwargs` / `Scatter.apply`
-copy the inputs to CUDA device ids through CUDA streams (mmcv.parallel._functions); mmcv >= 1.7 has
+copy the inputs to CUDA device ids through CUDA streams (mmcv.parallel._functions), and torch's
+`Broadcast` / `ReduceAddCoalesced` / `Gather.apply` (torch.nn.parallel._functions, what hand-made sync-BN
+masters and gathers call) move tensors between GPUs with torch.cuda.comm; mmcv >= 1.7 has
 NPUDataParallel / NPUDistributedDataParallel (mmcv.device.npu) for this. torch's own
 DistributedDataParallel(device_ids=...) is not reported: its input copy follows the module's device type
 (NPU101/NPU102 port its device_ids).
@@ -28,21 +32,24 @@ from npuport.rewriters._util import dotted, keyword
 from npuport.rewriters.base import Rule, RuleTransformer
 
 _SCATTER = ("scatter", "scatter_kwargs")
+#: torch.nn.parallel._functions' autograd functions over torch.cuda.comm (a hand-made sync-BN master, DataParallel's
+#: gather); mmcv.parallel._functions' Scatter
+_FUNCTIONS = ("Scatter", "Gather", "Broadcast", "ReduceAddCoalesced")
 
 
 class _DpScatter(RuleTransformer):
     def __init__(self, rule) -> None:
         super().__init__(rule)
-        #: local names bound to torch/mmcv's parallel scatter functions
-        self._scatters: set[str] = set()
+        #: local names bound to torch/mmcv's parallel scatter functions: the name each was imported as
+        self._scatters: dict[str, str] = {}
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = "" if node.module is None else dotted(node.module) or ""
         if "parallel" in module and not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
                 name = dotted(alias.name) or ""
-                if name in _SCATTER or name == "Scatter":
-                    self._scatters.add(dotted(alias.asname.name) if alias.asname else name)  # type: ignore
+                if name in _SCATTER or name in _FUNCTIONS:
+                    self._scatters[dotted(alias.asname.name) if alias.asname else name] = name  # type: ignore
 
     def visit_Call(self, node: cst.Call) -> None:
         name = dotted(node.func) or ""
@@ -53,6 +60,11 @@ class _DpScatter(RuleTransformer):
         elif last == "MMDistributedDataParallel" and any(keyword(a) == "device_ids" for a in node.args):
             self.report(node, "MMDistributedDataParallel(device_ids=...) copies inputs to those ids with CUDA "
                               "streams (mmcv.parallel.scatter): mmcv >= 1.7 has NPUDistributedDataParallel")
+        elif name.endswith(".apply") and (self._scatters.get(name[:-len(".apply")]) in _FUNCTIONS[1:] or any(
+                name.endswith(f"parallel._functions.{function}.apply") for function in _FUNCTIONS[1:])):
+            self.report(node, f"{name}(...) reduces, broadcasts or gathers over CUDA device ids with torch.cuda.comm "
+                              "(DataParallel-style sync): on Ascend use torch.distributed collectives (hccl), one "
+                              "process per NPU (nn.SyncBatchNorm for a synchronized BatchNorm)")
         elif (name in self._scatters or name.endswith(("parallel.scatter", "parallel.scatter_kwargs"))
               or name in ("Scatter.apply", "comm.scatter")
               or (name.endswith(".apply") and name[:-len(".apply")] in self._scatters)):
@@ -65,7 +77,8 @@ class DpScatterRule(Rule):
     DESCRIPTION = ("report DataParallel, MMDistributedDataParallel(device_ids=...) and scatter calls that pin "
                    "inputs to CUDA devices")
     FIXABLE = False
-    TRIGGERS = ("DataParallel", "scatter", "Scatter")
-    PATTERN = (r"DataParallel\w*\(|parallel[\w.]* import \(?[\w\s,]*\b(?:scatter|scatter_kwargs|Scatter)\b"
-               r"|parallel\.scatter|Scatter\.apply|comm\.scatter")
+    TRIGGERS = ("DataParallel", "scatter", "Scatter", "Gather", "Broadcast", "ReduceAddCoalesced")
+    PATTERN = (r"DataParallel\w*\(|parallel[\w.]* import \(?[\w\s,]*\b(?:scatter|scatter_kwargs|Scatter|Gather"
+               r"|Broadcast|ReduceAddCoalesced)\b"
+               r"|parallel\.scatter|Scatter\.apply|comm\.scatter|_functions\.\w+\.apply")
     Transformer = _DpScatter

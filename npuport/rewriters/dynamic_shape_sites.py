@@ -24,6 +24,8 @@ data dependent on one of the above and is reported as part of it. Masked assignm
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from npuport.rewriters._kinds import MASK, NONZERO, NUMPY, KindTracker, indexes_with, mask_names
@@ -108,11 +110,15 @@ class DynamicShapeSitesRule(Rule):
                    "masked_select, unique (report only)")
     FIXABLE = False
     TRIGGERS = ("nonzero", "where(", "masked_select", "unique", "[")
-    PATTERN = r"nonzero|torch\.where\(|masked_select|unique|\[[^\]\n]*(?:[<>~]|==|!=|\.(?:gt|lt|ge|le|eq|ne|bool)\()"
     Transformer = _DynamicShapes
 
     def wants(self, source: str) -> bool:
-        """The sites' own words, or `x[keep]` with `keep` a mask built earlier."""
-        if self.TRIGGERS and not any(t in source for t in self.TRIGGERS):
+        """The sites' own words, a comparison in brackets, or `x[keep]` with `keep` a mask built earlier."""
+        if not any(t in source for t in self.TRIGGERS):
             return False
-        return super().wants(source) or indexes_with(source, mask_names(source))
+        return (any(word in source for word in _WORDS) or _INLINE_MASK.search(source) is not None
+                or indexes_with(source, mask_names(source)))
+
+
+_WORDS = ("nonzero", "torch.where(", "masked_select", "unique")
+_INLINE_MASK = re.compile(r"\[[^\]\n]*(?:[<>~]|==|!=|\.(?:gt|lt|ge|le|eq|ne|bool)\()")

@@ -149,3 +149,8 @@ class MmdetCompiledOpsRule(Rule):
     FIXABLE = True
     TRIGGERS = ("_cuda", "_cpu", "compiling_info")
     Transformer = _CompiledOps
+
+    def wants(self, source: str) -> bool:
+        """The name of a compiled module npuport.runtime.mmdet_ops knows (a relative import names it), or that
+        module itself (an import ported already, whose is_cuda guards may still be there)."""
+        return super().wants(source) and (TARGET in source or any(name in source for name in provided()[0]))

@@ -20,6 +20,8 @@ other objects' attributes are left alone.
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from npuport.rewriters._util import data, module_aliases
@@ -43,10 +45,29 @@ class _NumpyAliases(RuleTransformer):
         return cst.Name(ALIASES[name], lpar=updated.lpar, rpar=updated.rpar)
 
 
+#: the text of a removed alias: an attribute, or a call of one
+_ATTRIBUTE = r"\.(int|float|bool|object|long|str|complex|unicode)\b(?!\s*\()"
+_CALLED = r"\.(int|float|bool|object|long|str)\("
+
+
 class NumpyAliasesRule(Rule):
     ID = "NPU602"
     DESCRIPTION = "replace removed numpy aliases np.int/float/bool/object/long/str with builtins"
     FIXABLE = True
     TRIGGERS = ("numpy",)
-    PATTERN = r"\.(int|float|bool|object|long|str|complex|unicode)\b(?!\s*\()|\.(int|float|bool|object|long|str)\("
+    PATTERN = _ATTRIBUTE + "|" + _CALLED
     Transformer = _NumpyAliases
+
+    def wants(self, source: str) -> bool:
+        """PATTERN right after a name an `import numpy [as X]` binds (x.float() on a tensor is not a site)."""
+        if not super().wants(source):
+            return False
+        names = sorted({alias or "numpy" for alias in _IMPORT.findall(source)})
+        if not names:
+            return False
+        receiver = r"\b(?:" + "|".join(names) + r")[\s)\\]*"
+        return re.search(receiver + _ATTRIBUTE + "|" + receiver + _CALLED, source) is not None
+
+
+#: `numpy` or `numpy as X` in an import statement (`import os, numpy as np` too)
+_IMPORT = re.compile(r"(?m)(?:^|;)[ \t]*import[ \t][^\n#;]*?\bnumpy\b(?!\.)(?:[ \t]+as[ \t]+(\w+))?")

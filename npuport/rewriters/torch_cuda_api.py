@@ -19,8 +19,10 @@ that loggers print (max_memory_allocated, memory_allocated, reset_peak_memory_st
 memory_reserved, max_memory_reserved, memory_stats, empty_cache: 0, {} or a no-op on the CPU), get_device_name,
 the `with torch.cuda.device(i):` context (-> device_guard(i)), and the legacy constructors
 torch.cuda.FloatTensor(...) and friends (-> legacy_tensor('FloatTensor', ...): the CPU type's constructor, moved
-to the current device; a type check such as isinstance(x, torch.cuda.FloatTensor) is reported). Any other
-torch.cuda.X (Stream, Event, ...) is reported, not changed; torch.cuda.amp is NPU405's.
+to the current device; a type check such as isinstance(x, torch.cuda.FloatTensor) is reported), and the stream
+calls torch.cuda.current_stream() / stream(s) / Stream(...) (-> npuport.runtime.streams). Any other
+torch.cuda.X (Event, nvtx, comm, ...) is reported, not changed; torch.cuda.amp is NPU405's. A module-level
+alias is torch.cuda too: `import torch.cuda as cuda; cuda.device_count()` (or `from torch import cuda`).
 
 Meaning: once rewritten, the guard `torch.cuda.is_available()` means "any accelerator", so the branch it selects
 must not name cuda: `'cuda' if torch.cuda.is_available() else 'cpu'` becomes `npuport.runtime.device_type()`
@@ -41,6 +43,8 @@ from npuport.rewriters.base import Rule, SkipImportsTransformer
 #: torch.cuda.X -> npuport.runtime.Y, and the legacy torch.cuda.<Kind>Tensor constructors (data/runtime_api.json)
 API: dict[str, str] = data("runtime_api")["api"]
 LEGACY = frozenset(data("runtime_api")["legacy_tensors"])
+#: torch.cuda's stream API: rewritten where called; a Stream type check or reference is reported
+_STREAMS = frozenset({"Stream", "stream", "current_stream"})
 
 
 class TorchCudaApi(SkipImportsTransformer):
@@ -53,9 +57,27 @@ class TorchCudaApi(SkipImportsTransformer):
         self._cuda_build = False
 
     def visit_Module(self, node: cst.Module) -> None:
+        smalls = [small for st in node.body if isinstance(st, cst.SimpleStatementLine) for small in st.body]
         # a setup.py that builds a CUDA extension: its torch.cuda.is_available() guard must stay CUDA-only
-        self._cuda_build = any(_imports_cpp_extension(small) for st in node.body
-                               if isinstance(st, cst.SimpleStatementLine) for small in st.body)
+        self._cuda_build = any(_imports_cpp_extension(small) for small in smalls)
+        #: names bound to torch.cuda at module level (`import torch.cuda as cuda`, `from torch import cuda`):
+        #: `cuda.X` is torch.cuda.X. The direct flavour leaves them: torch.npu cannot be imported by that name.
+        self._aliases = frozenset() if self.flavour == "npu" else frozenset(
+            alias for small in smalls for alias in _torch_cuda_aliases(small))
+        #: the functions of calls: torch.cuda.X that is not called cannot be swapped for the runtime's X
+        self._called: set[int] = set()
+
+    def _name(self, node: cst.CSTNode) -> Optional[str]:
+        """dotted(node), with a module-level alias of torch.cuda spelled out."""
+        name = dotted(node)
+        if name is not None and self._aliases:
+            head, dot, rest = name.partition(".")
+            if head in self._aliases:
+                return "torch.cuda" + dot + rest
+        return name
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._called.add(id(node.func))
 
     def _build_guard(self, original: cst.CSTNode, name: Optional[str]) -> bool:
         if not self._cuda_build or name != "torch.cuda.is_available":
@@ -82,7 +104,7 @@ class TorchCudaApi(SkipImportsTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         if self.flavour == "npu":
             return updated
-        name = dotted(original.func)
+        name = self._name(original.func)
         if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
             return updated
         api = name.rsplit(".", 1)[1]
@@ -106,7 +128,7 @@ class TorchCudaApi(SkipImportsTransformer):
         test, negated = original.test, False
         if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             test, negated = test.expression, True
-        if not (isinstance(test, cst.Call) and not test.args and dotted(test.func) == "torch.cuda.is_available"):
+        if not (isinstance(test, cst.Call) and not test.args and self._name(test.func) == "torch.cuda.is_available"):
             return updated
         if self._cuda_build:
             return updated
@@ -147,13 +169,16 @@ class TorchCudaApi(SkipImportsTransformer):
             if name is not None and name.startswith("torch.cuda.") and name.count(".") == 2:
                 return self._npu_name(original, updated, name.rsplit(".", 1)[1])
             return updated
-        name = dotted(original)
+        name = self._name(original)
         if name is None or not name.startswith("torch.cuda.") or name.count(".") != 2:
             return updated
         api = name.rsplit(".", 1)[1]
         if api not in API and api != "amp":  # torch.cuda.amp: NPU405
             self.report(original, f"{name} has no npuport.runtime equivalent: make it device-agnostic by hand "
                                   "or guard it with npuport.runtime.device_type() == 'cuda'")
+        elif api in _STREAMS and id(original) not in self._called:
+            self.report(original, f"{name} used without a call (a type check, a reference): npuport.runtime's "
+                                  f"{API[api]} is a function; port it by hand")
         return updated
 
     def _npu_name(self, original: cst.Attribute, updated: cst.Attribute, api: str) -> cst.BaseExpression:
@@ -171,6 +196,18 @@ class TorchCudaApi(SkipImportsTransformer):
         return updated
 
 
+def _torch_cuda_aliases(node: cst.BaseSmallStatement) -> list[str]:
+    """Names a module-level import binds to torch.cuda."""
+    if isinstance(node, cst.Import):
+        return [alias.asname.name.value for alias in node.names if dotted(alias.name) == "torch.cuda"
+                and alias.asname is not None and isinstance(alias.asname.name, cst.Name)]
+    if isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None \
+            and dotted(node.module) == "torch" and not isinstance(node.names, cst.ImportStar):
+        return [alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else "cuda"
+                for alias in node.names if dotted(alias.name) == "cuda"]
+    return []
+
+
 def _imports_cpp_extension(node: cst.BaseSmallStatement) -> bool:
     if isinstance(node, cst.ImportFrom) and node.module is not None:
         return dotted(node.module) == "torch.utils.cpp_extension"
@@ -184,5 +221,6 @@ class TorchCudaApiRule(Rule):
     DESCRIPTION = ("rewrite torch.cuda.synchronize/device_count/current_device/set_device/manual_seed[_all]/"
                    "is_available/device(i), memory statistics to npuport.runtime; report other torch.cuda.* uses")
     FIXABLE = True
-    TRIGGERS = ("torch.cuda.",)
+    TRIGGERS = ("torch.cuda.", "torch.cuda as", "from torch import")
+    PATTERN = r"torch\.cuda\.|torch\.cuda as|from torch import [^\n]*\bcuda\b"
     Transformer = TorchCudaApi

@@ -292,6 +292,6 @@ def missing(name: str, error: BaseException) -> Missing:
 
 def __getattr__(name: str) -> Any:
     # `npuport.runtime.ops` without importing torch at package import.
-    if name in ("ops", "timing", "mmcv_amp", "amp"):
+    if name in ("ops", "timing", "mmcv_amp", "amp", "streams"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,9 +3,9 @@
 Both trees are set up from the same pins (npuport.recipe.variants.write_dynamic for the dynamic one), trained
 ITERS iterations with the same seed, generated data and image size (`npuport train --save-checkpoint`), and
 their final checkpoints scored on the generated validation split (`npuport eval`: bbox mAP, segm mAP for the
-instance-segmentation recipes, and the _50 / _75 figures the evaluation reports). Prints the loss of every iteration side
-by side with the difference, then both trees' mAP (goal: the curves agree within noise and the static tree's
-mAP is not worse).
+instance-segmentation recipes, with the _50 / _75 figures). Prints the loss of every iteration side by side
+with the difference, then both trees' mAP (goal: the curves agree within noise and the static tree's mAP is
+not worse).
 
     python benchmarks/static_parity.py [gfocalv2|solov2|...] [--root DIR] [--iters 50] [--img-scale 320,320]
         [--lr-warmup-iters 10] [--lr LR] [--score-thr 0] [--images 16] [--image-size 320] [--eval-on-train]

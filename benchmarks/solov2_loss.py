@@ -71,7 +71,8 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_detector(cfg.model, train_cfg=cfg.train_cfg, test_cfg=cfg.test_cfg).train()
     head = model.bbox_head
-    losses = {"static": head.loss, "dynamic": types.MethodType(upstream_loss(args.dynamic_head, vars(solov2_head)), head)}
+    upstream = upstream_loss(args.dynamic_head, vars(solov2_head))
+    losses = {"static": head.loss, "dynamic": types.MethodType(upstream, head)}
     inputs = []
     for data in batches(cfg, args.batches):
         with torch.no_grad():

@@ -6,7 +6,10 @@ Python and the dynamic workspace's solov2_head.py (`benchmarks/static_census.py 
 
     STATIC_WS/env/bin/python benchmarks/solov2_loss.py --config CONFIG --overrides OVERRIDES \\
         --data-root DATA --dynamic-head DYNAMIC_WS/current/src/solo/mmdet/models/anchor_heads/solov2_head.py \\
-        [--img-scale 256,256] [--batches 4] [--rounds 5] [--cfg-options KEY=VALUE ...]
+        [--img-scale 256,256] [--batches 4] [--rounds 5] [--with-head] [--cfg-options KEY=VALUE ...]
+
+--with-head times from the FPN's features instead: the head's and the mask-feature head's layers, the loss
+and the backward through all of them (where the static loss's graph reaches every level's kernel branch).
 
 The upstream method gets the images' own ground truth (PadGroundTruth's rows dropped), the static one the
 padded ground truth it reads in training.
@@ -61,6 +64,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cfg-options", nargs="+", default=[])
+    ap.add_argument("--with-head", action="store_true", help="time from the FPN features: head layers, loss, backward")
     args = ap.parse_args()
     from mmdet.models import build_detector
     from mmdet.models.anchor_heads import solov2_head
@@ -79,17 +83,23 @@ def main() -> None:
             x = model.extract_feat(data["img"])
             outs = head(x)
             feat = model.mask_feat_head(x[model.mask_feat_head.start_level:model.mask_feat_head.end_level + 1])
-        inputs.append((outs, feat, data))
+        inputs.append((x, outs, feat, data))
     times = {tree: [] for tree in losses}
     values = {tree: [] for tree in losses}
     for _ in range(args.rounds):
         for tree, loss in losses.items():
             total, sums = 0.0, []
-            for (cate, kernel), feat, data in inputs:
-                leaves = [t.clone().requires_grad_() for t in (*cate, *kernel, feat)]
-                n = len(cate)
+            for x, (cate, kernel), feat, data in inputs:
                 gt = data if tree == "static" else unpadded(data)
                 start = time.perf_counter()
+                if args.with_head:  # the head's and the mask-feature head's layers in the timed part too
+                    x = [t.clone().requires_grad_() for t in x]
+                    cate, kernel = head(x)
+                    feat = model.mask_feat_head(x[model.mask_feat_head.start_level:model.mask_feat_head.end_level + 1])
+                    leaves = [*cate, *kernel, feat]
+                else:
+                    leaves = [t.clone().requires_grad_() for t in (*cate, *kernel, feat)]
+                n = len(cate)
                 out = loss(leaves[:n], leaves[n:2 * n], leaves[-1], gt["gt_bboxes"], gt["gt_labels"], gt["gt_masks"],
                            data["img_meta"], cfg.train_cfg)
                 value = sum(v for v in out.values())
@@ -98,7 +108,8 @@ def main() -> None:
                 sums.append(float(value))
             times[tree].append(total / len(inputs))
             values[tree] = sums
-    print(f"SOLOv2Head.loss forward + backward per batch of 2 images, {args.img_scale}, {len(inputs)} batches, "
+    what = "SOLOv2Head layers and loss" if args.with_head else "SOLOv2Head.loss"
+    print(f"{what} forward + backward per batch of 2 images, {args.img_scale}, {len(inputs)} batches, "
           f"{args.rounds} interleaved rounds, {torch.get_num_threads()} threads")
     for tree, ts in times.items():
         print(f"  {tree:8} min {min(ts):.3f} s, median {statistics.median(ts):.3f} s; losses "

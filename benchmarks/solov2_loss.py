@@ -1,8 +1,9 @@
 """What solov2's static loss costs on a CPU against the upstream one: SOLOv2Head.loss forward and backward (to
 the head's outputs) on the same batches, the static tree's method and the dynamic tree's, interleaved so the
-machine's load hits both alike (min and median of --rounds). The rest of the training step (backbone, FPN,
-head convolutions, their backward, SGD) is the same code in both trees. Run it with the static workspace's
-Python and the dynamic workspace's solov2_head.py (`benchmarks/static_census.py solov2` sets both up):
+machine's load hits both alike (min and median of --rounds). The rest of the training step is the same code
+in both trees, but the static loss's backward reaches every level's kernel branch (--with-head). Run it with
+the static workspace's Python and the dynamic workspace's solov2_head.py (`benchmarks/static_census.py
+solov2` sets both up), npuport's checkout on PYTHONPATH:
 
     STATIC_WS/env/bin/python benchmarks/solov2_loss.py --config CONFIG --overrides OVERRIDES \\
         --data-root DATA --dynamic-head DYNAMIC_WS/current/src/solo/mmdet/models/anchor_heads/solov2_head.py \\

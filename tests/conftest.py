@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from npuport.data.coco import train_split_as_val  # noqa: F401  (the learning tests' data)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,14 +94,6 @@ def check_metrics(work: Path, res: dict, *, world_size: int, iters: int, samples
     assert res["fps"] == pytest.approx(samples_per_device * len(timed) * world_size / seconds, rel=1e-9)
     return records
 
-
-def train_split_as_val(src: Path, out: Path) -> Path:
-    """A copy of the COCO set at `src` whose val split is its train split: evaluate what the model was trained on."""
-    shutil.copytree(src, out, dirs_exist_ok=True)
-    shutil.rmtree(out / "val2017")
-    shutil.copytree(out / "train2017", out / "val2017")
-    shutil.copy(out / "annotations" / "instances_train2017.json", out / "annotations" / "instances_val2017.json")
-    return out
 
 
 UNTRAINED = """

@@ -33,9 +33,11 @@ SMALL = ["model.backbone.num_stages=3", "model.backbone.strides=(1,2,2)", "model
          "train_cfg.rpn_proposal.max_num=300", "train_cfg.rpn.sampler.num=64", "train_cfg.rcnn.sampler.num=64",
          "train_cfg.rcnn.sampler.pos_fraction=0.5", "test_cfg.rpn.nms_pre=300",
          "test_cfg.rpn.nms_post=100", "test_cfg.rpn.max_num=100"]
-# lr 0.04 at once; the config's steps (epochs 8 and 11, here iterations: 2 images are one batch an epoch) then cut
-# it 10x twice. A constant 0.02 diverged (loss 10.5 after 30 iterations).
-LEARN = ["--lr", "0.04", "--lr-warmup-iters", "0"]
+# lr 0.02 at once; the config's steps (epochs 8 and 11, here iterations: 2 images are one batch an epoch) then cut
+# it 10x twice. A constant 0.02 diverged (loss 10.5 after 30 iterations). 0.04 before the cuts blew up the R-CNN
+# classification loss at iterations 8-9 (to 59 in the dynamic-sampler tree, to 162 with the static sampler, which then
+# ended at mAP 0).
+LEARN = ["--lr", "0.02", "--lr-warmup-iters", "0"]
 ITERS = 30
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -62,7 +64,7 @@ def test_verify_patches_on_the_real_upstream(gcnet):
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
     applied = [s for s in steps if s["status"] != "skipped"]
-    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 15  # 11 port steps, 4 static-*
+    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 23  # 11 port steps, 12 static-*
     assert [s["id"] for s in steps if s["status"] == "skipped"] == ["mmcv-log-memory-0.2"]  # the <0.2.16 layout's
 
 
@@ -122,7 +124,7 @@ def test_eval_reproduces_validate(gcnet):
 
 def test_training_beats_an_untrained_model(gcnet):
     """30 iterations on 2 generated images (one batch) raise the bbox and mask mAP (pycocotools) on those
-    images far above a fresh model's of the same seed (measured 0.13 bbox and 0.084 segm mAP against 0)."""
+    images far above a fresh model's of the same seed (measured 0.071 bbox and 0.078 segm mAP against 0)."""
     root, env, _, _ = gcnet
     synth_coco(root / "tiny-src", images=2, size=128, val_images=1)
     data = train_split_as_val(root / "tiny-src", root / "tiny")

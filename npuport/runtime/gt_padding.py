@@ -13,7 +13,8 @@ copies them (on a CPU device the step only reads the rows it gathers). An image 
 keeps its own count (a new shape, rare: COCO has 7 per image on average).
 
 Registered in mmdet's PIPELINES when imported: name it in a config's ``custom_imports`` (npuport's drivers
-import them on mmcv 0.2 too, whose Config does not)::
+import them on mmcv 0.2 too, whose Config does not). mmdet 0.x has no data pipeline (nor a PIPELINES registry):
+there a recipe's dataset calls it on the same keys itself (gcnet-original's static-host-gt-padding)::
 
     custom_imports = dict(imports=['npuport.runtime.gt_padding'], allow_failed_imports=False)
     train_pipeline = [..., dict(type='Pad', size_divisor=32), dict(type='PadGroundTruth', num=100), ...]
@@ -26,15 +27,17 @@ import numpy as np
 try:  # mmdet 2.x
     from mmdet.core import BitmapMasks
     from mmdet.datasets.builder import PIPELINES
-except ImportError:  # mmdet 1.x: masks are arrays, the registry lives elsewhere
+except ImportError:  # mmdet 1.x: masks are arrays, the registry lives elsewhere; mmdet 0.x: no pipeline at all
     BitmapMasks = None
-    from mmdet.datasets.registry import PIPELINES
+    try:
+        from mmdet.datasets.registry import PIPELINES
+    except ImportError:
+        PIPELINES = None
 
 FAR = -1e4  # an empty box far outside every image: it overlaps no anchor or proposal
 NO_LABEL = -1
 
 
-@PIPELINES.register_module()
 class PadGroundTruth:
     """Pad gt_bboxes, gt_labels and gt_masks (BitmapMasks) to `num` rows; place it after Pad and every geometric
     transform, before DefaultFormatBundle."""
@@ -73,3 +76,7 @@ class PadGroundTruth:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num={self.num}, masks={self.masks})"
+
+
+if PIPELINES is not None:
+    PIPELINES.register_module()(PadGroundTruth)

@@ -6,3 +6,8 @@
 
 # what `npuport train --validate` / `npuport eval` report (mmdet 0.6 itself evaluated in tools/test.py)
 evaluation = dict(metric=['bbox', 'segm'])
+
+# npuport's static steps; lines marked npuport-static are left out of the recipe's dynamic variant
+# (npuport.recipe.variants)
+train_cfg = dict(num_gt_pad=100)  # npuport-static: static-gt-padding (gt boxes per image)
+data = dict(train=dict(gt_padding=100))  # npuport-static: static-host-gt-padding (= train_cfg.num_gt_pad)

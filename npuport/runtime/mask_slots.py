@@ -62,7 +62,7 @@ def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any],
 
 
 def blend_targets(targets: torch.Tensor, image: torch.Tensor, images: int) -> torch.Tensor:
-    """From the (images x rows, ...) targets of :func:`batch_slots`' per-image results, each row's from its own image."""
+    """Each row's mask target from its own image, out of the (images x rows, ...) targets of the per-image results."""
     per = targets.view(images, -1, *targets.shape[1:])
     out = per[0]
     for i in range(1, images):

@@ -27,6 +27,9 @@ def test_every_positive_of_the_batch_when_they_fit():
     got = sorted((int(i), int(r[1]) - 100 * int(i)) for i, r, lab in zip(image, rois, labels) if lab >= 0)
     assert got == [(0, 0), (0, 4), (0, 8), (1, 0), (1, 4), (1, 8), (1, 12), (1, 16)]  # all 8 positives, their boxes
     assert torch.equal(rois[:, 0], image.float())
+    assert (rois[labels < 0, 1:] == 0).all()  # rows without a positive: empty boxes, nothing to pool
+    for i, k in enumerate(kept):  # each image's mask targets read only its own rows' pixels
+        assert ((k.pos_bboxes != 0).any(1) == ((image == i) & (labels >= 0))).all()
     assert [len(k.pos_bboxes) for k in kept] == [8, 8]
 
 

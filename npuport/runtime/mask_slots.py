@@ -44,17 +44,20 @@ def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any],
                 slots: int) -> Tuple[torch.Tensor, torch.Tensor, List[Any], torch.Tensor]:
     """The mask head's rows for a batch: (rois (rows, 5), labels, per-image results, image).
 
+    Rows without a positive are empty boxes (RoIAlign reads no pixel for them; the mask loss leaves them out).
     The per-image results are shallow copies of each image's sampling result holding all the selected rows as
-    its positives, their gt indices clamped into the image's gt count: mmdet's mask targets of each image are
-    computed for every row, and :func:`blend_targets` keeps each row's from its own image.
+    its positives, the other images' rows as empty boxes and the gt indices clamped into the image's gt count:
+    mmdet's mask targets of each image are computed for every row (only its own read pixels), and
+    :func:`blend_targets` keeps each row's from its own image.
     """
     rows, image, labels = select(sampling_results, slots)
     boxes = torch.cat([res.pos_bboxes for res in sampling_results])[rows]
     gt_inds = torch.cat([res.pos_assigned_gt_inds for res in sampling_results])[rows]
+    boxes = boxes * (labels >= 0)[:, None].to(boxes.dtype)
     kept = []
-    for res, masks in zip(sampling_results, gt_masks):
+    for i, (res, masks) in enumerate(zip(sampling_results, gt_masks)):
         res = copy.copy(res)
-        res.pos_bboxes = boxes
+        res.pos_bboxes = boxes * (image == i)[:, None].to(boxes.dtype)  # the other images' rows: empty boxes
         res.pos_assigned_gt_inds = gt_inds.clamp(max=max(len(masks) - 1, 0))
         kept.append(res)
     rois = torch.cat([image[:, None].to(boxes.dtype), boxes], dim=1)

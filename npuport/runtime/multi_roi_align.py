@@ -1,7 +1,7 @@
 """Multi-level RoIAlign in one static op: each RoI pooled from its own FPN level only.
 
 mmdet's RoI extractor splits the RoIs by level with nonzero (a data-dependent shape) and pools each level's
-share; gcnet's `static-roi-extractor` made it static by pooling every RoI on every level (the others as empty
+share; gcnet's `static-roi-extractor` first made it static by pooling every RoI on every level (the others as empty
 boxes) and blending, 1.6-1.7x the work on a CPU. :func:`roi_align_levels` is one PyTorch custom op
 (``npuport::roi_align_levels``, and its backward) of fixed output shape (RoIs, C, PH, PW) whatever the levels:
 TorchDynamo sees one node, the census one RoIAlign kernel per level. Inside, on cpu / cuda, each level pools

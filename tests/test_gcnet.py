@@ -34,7 +34,7 @@ SMALL = ["model.backbone.num_stages=3", "model.backbone.strides=(1,2,2)", "model
          "model.roi_head.mask_head.in_channels=64", "model.roi_head.mask_head.conv_out_channels=64",
          "model.roi_head.mask_head.num_convs=2", "model.train_cfg.rpn.sampler.num=64",
          "model.train_cfg.rpn_proposal.nms_pre=300", "model.train_cfg.rpn_proposal.nms_post=300",
-         "model.train_cfg.rpn_proposal.max_num=300", "model.train_cfg.rcnn.mask_pos_slots=32",
+         "model.train_cfg.rpn_proposal.max_num=300", "model.train_cfg.rcnn.mask_pos_slots=64",
          "model.train_cfg.rcnn.sampler.num=64", "model.train_cfg.rcnn.sampler.pos_fraction=0.5",
          "model.test_cfg.rpn.nms_pre=300", "model.test_cfg.rpn.nms_post=100", "model.test_cfg.rpn.max_num=100"]
 LEARN = ["--lr", "0.04", "--lr-warmup-iters", "0", "--cfg-options", *SMALL, "lr_config.by_epoch=False",
@@ -156,10 +156,11 @@ def losses(work: Path) -> list[float]:
 
 # samplers that take every candidate here (up to 1000 positive anchors and 55 positive RoIs per image, every
 # negative; these images have 2-5 objects, measured at most 22 and 20 positives): the static sampler's random keys and
-# the dynamic one's randperm then choose the same samples
+# the dynamic one's randperm then choose the same samples; the mask head's rows per batch (mask_pos_slots) take every
+# positive slot of both images
 SAMPLE_ALL = ["--", "--cfg-options", "model.train_cfg.rpn.sampler.num=100000",
               "model.train_cfg.rpn.sampler.pos_fraction=0.01", "model.train_cfg.rcnn.sampler.num=1100",
-              "model.train_cfg.rcnn.sampler.pos_fraction=0.05"]
+              "model.train_cfg.rcnn.sampler.pos_fraction=0.05", "model.train_cfg.rcnn.mask_pos_slots=110"]
 
 
 def test_static_steps_keep_the_losses(gcnet, gcnet_dynamic):

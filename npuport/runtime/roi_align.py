@@ -130,22 +130,28 @@ def roi_align_forward(
         output.copy_(_roi_align_npu(input, rois, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned))
         return
     with census.kernel("npu_roi_align", (input, rois)):  # one NPU kernel: counted as one in a census
-        if rois.size(0) == 0:
-            return
-        dtype = _plan_dtype(input)
-        n, c, h, w = input.shape
-        flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
-        plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
-        output.zero_()  # a RoI with an empty sampling grid pools 0; only the others are written below
-        with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
-            for idx, taps, weights in plan:
-                rows, k = taps.shape
-                crow = torch.arange(0, rows * k + 1, k, device=taps.device)
-                matrix = torch.sparse_csr_tensor(
-                    crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
-                )
-                pooled = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
-                output[idx] = pooled.permute(0, 3, 1, 2).to(output.dtype)
+        forward_cpu(input, rois, output, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
+
+
+def forward_cpu(input: torch.Tensor, rois: torch.Tensor, output: torch.Tensor, aligned_height: int,
+                aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool) -> None:
+    """The portable forward's body (cpu / cuda), without the census."""
+    if rois.size(0) == 0:
+        return
+    dtype = _plan_dtype(input)
+    n, c, h, w = input.shape
+    flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
+    plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
+    output.zero_()  # a RoI with an empty sampling grid pools 0; only the others are written below
+    with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
+        for idx, taps, weights in plan:
+            rows, k = taps.shape
+            crow = torch.arange(0, rows * k + 1, k, device=taps.device)
+            matrix = torch.sparse_csr_tensor(
+                crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
+            )
+            pooled = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
+            output[idx] = pooled.permute(0, 3, 1, 2).to(output.dtype)
 
 
 def roi_align_backward(
@@ -171,33 +177,40 @@ def roi_align_backward(
         )
         return
     with census.kernel("npu_roi_align_grad", (grad_output, rois)):  # one NPU kernel, as in the forward
-        if rois.size(0) == 0:
-            return
-        dtype = _plan_dtype(grad_output)
-        n, c, h, w = grad_input.shape
-        bins = aligned_height * aligned_width
-        plan = _roi_align_plan(rois.to(dtype), grad_input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
-        if not plan:
-            return
-        # only the RoIs that read something: their gradient rows, in plan order
-        grad = grad_output[torch.cat([idx for idx, _, _ in plan])].permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
-        taps, rows, weights = [], [], []
-        first = 0
-        for idx, group_taps, group_weights in plan:
-            k = group_taps.size(1)
-            local = torch.arange(first, first + idx.numel(), device=idx.device)
-            first += idx.numel()
-            bin_rows = (local[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
-            taps.append(group_taps.reshape(-1))
-            rows.append(bin_rows.repeat_interleave(k))
-            weights.append(group_weights.reshape(-1))
-        # the transpose of the forward map, as COO (input position, bin); duplicates are summed
-        transposed = torch.sparse_coo_tensor(
-            torch.stack([torch.cat(taps), torch.cat(rows)]), torch.cat(weights), (n * h * w, grad.size(0)), check_invariants=False
-        )
-        with torch.autocast(device_type=grad.device.type, enabled=False):
-            spread = torch.sparse.mm(transposed, grad)  # (N*H*W, C)
-        grad_input.add_(spread.view(n, h, w, c).permute(0, 3, 1, 2))
+        backward_cpu(grad_output, rois, grad_input, aligned_height, aligned_width, spatial_scale, sampling_ratio,
+                     aligned)
+
+
+def backward_cpu(grad_output: torch.Tensor, rois: torch.Tensor, grad_input: torch.Tensor, aligned_height: int,
+                 aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool) -> None:
+    """The portable backward's body (cpu / cuda), added into `grad_input`, without the census."""
+    if rois.size(0) == 0:
+        return
+    dtype = _plan_dtype(grad_output)
+    n, c, h, w = grad_input.shape
+    bins = aligned_height * aligned_width
+    plan = _roi_align_plan(rois.to(dtype), grad_input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
+    if not plan:
+        return
+    # only the RoIs that read something: their gradient rows, in plan order
+    grad = grad_output[torch.cat([idx for idx, _, _ in plan])].permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
+    taps, rows, weights = [], [], []
+    first = 0
+    for idx, group_taps, group_weights in plan:
+        k = group_taps.size(1)
+        local = torch.arange(first, first + idx.numel(), device=idx.device)
+        first += idx.numel()
+        bin_rows = (local[:, None] * bins + torch.arange(bins, device=idx.device)).reshape(-1)
+        taps.append(group_taps.reshape(-1))
+        rows.append(bin_rows.repeat_interleave(k))
+        weights.append(group_weights.reshape(-1))
+    # the transpose of the forward map, as COO (input position, bin); duplicates are summed
+    transposed = torch.sparse_coo_tensor(
+        torch.stack([torch.cat(taps), torch.cat(rows)]), torch.cat(weights), (n * h * w, grad.size(0)), check_invariants=False
+    )
+    with torch.autocast(device_type=grad.device.type, enabled=False):
+        spread = torch.sparse.mm(transposed, grad)  # (N*H*W, C)
+    grad_input.add_(spread.view(n, h, w, c).permute(0, 3, 1, 2))
 
 
 def _plan_dtype(tensor: torch.Tensor) -> torch.dtype:

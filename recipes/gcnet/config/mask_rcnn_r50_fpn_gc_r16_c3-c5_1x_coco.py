@@ -121,7 +121,7 @@ model = dict(
                 neg_pos_ub=-1,
                 add_gt_as_proposals=True),
             mask_size=28,
-            mask_pos_slots=64,  # npuport-static: static-mask-slots (of num x pos_fraction = 128 positive slots)
+            mask_pos_slots=40,  # npuport-static: static-mask-slots (mask-head rows per batch; docs/static.md)
             pos_weight=-1,
             debug=False)),
     test_cfg=dict(

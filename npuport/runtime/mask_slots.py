@@ -1,0 +1,73 @@
+"""Mask slots per batch: which of a batch's sampled positives the mask head runs on, in a fixed number of rows.
+
+A static sampler (gcnet's `static-sampler`) hands every image the same number of positive slots, its
+positives first in random order and a mask saying which slots hold one. Running the mask head on every slot
+of every image costs (images x slots) RoIs whatever the positives; :func:`select` keeps `slots` rows for the
+whole batch instead: the valid slots first, each image's in the sampler's (random) order, the images taking
+turns (round-robin by rank), so when the batch has at most `slots` positives every one of them is kept (the
+same mask loss as the dynamic tree's); beyond that each image keeps a uniform random subset of its positives,
+the images sharing the rows evenly (an image with fewer positives leaves its share to the others).
+One top-k over a float key: no data-dependent shape, no host read, no int64 arithmetic.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, List, Sequence, Tuple
+
+import torch
+
+
+def select(sampling_results: Sequence[Any], slots: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pick the batch's mask rows: (rows, image, labels), each of length min(slots, images x positive slots).
+
+    `rows` index the images' positive slots concatenated; `image` (int32) says whose each row is; `labels` are
+    the slots' gt labels, -1 where a row holds no positive (the static mask loss leaves those out).
+    """
+    masks = [res.pos_mask for res in sampling_results]
+    per_image = masks[0].numel()
+    if any(m.numel() != per_image for m in masks):
+        raise ValueError(f"mask slots: every image needs the same number of positive slots, got "
+                         f"{[m.numel() for m in masks]}")
+    device = masks[0].device
+    # valid slots in (1, 2], the others in (-1, 0]; within each, rank 0 (the sampler's first) of every image
+    # first: ties across images, so the images take turns
+    rank = torch.arange(per_image, device=device, dtype=torch.float32) / per_image
+    key = torch.cat([m.to(torch.float32) * 2 - rank for m in masks])
+    _, rows = key.topk(min(slots, key.numel()))
+    image = torch.arange(len(masks), device=device, dtype=torch.int32)[:, None].expand(len(masks), per_image)
+    image = image.reshape(-1)[rows]
+    labels = torch.cat([res.pos_gt_labels for res in sampling_results])[rows]
+    return rows, image, labels
+
+
+def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any],
+                slots: int) -> Tuple[torch.Tensor, torch.Tensor, List[Any], torch.Tensor]:
+    """The mask head's rows for a batch: (rois (rows, 5), labels, per-image results, image).
+
+    Rows without a positive are empty boxes (RoIAlign reads no pixel for them; the mask loss leaves them out).
+    The per-image results are shallow copies of each image's sampling result holding all the selected rows as
+    its positives, the other images' rows as empty boxes and the gt indices clamped into the image's gt count:
+    mmdet's mask targets of each image are computed for every row (only its own read pixels), and
+    :func:`blend_targets` keeps each row's from its own image.
+    """
+    rows, image, labels = select(sampling_results, slots)
+    boxes = torch.cat([res.pos_bboxes for res in sampling_results])[rows]
+    gt_inds = torch.cat([res.pos_assigned_gt_inds for res in sampling_results])[rows]
+    boxes = boxes * (labels >= 0)[:, None].to(boxes.dtype)
+    kept = []
+    for i, (res, masks) in enumerate(zip(sampling_results, gt_masks)):
+        res = copy.copy(res)
+        res.pos_bboxes = boxes * (image == i)[:, None].to(boxes.dtype)  # the other images' rows: empty boxes
+        res.pos_assigned_gt_inds = gt_inds.clamp(max=max(len(masks) - 1, 0))
+        kept.append(res)
+    rois = torch.cat([image[:, None].to(boxes.dtype), boxes], dim=1)
+    return rois, labels, kept, image
+
+
+def blend_targets(targets: torch.Tensor, image: torch.Tensor, images: int) -> torch.Tensor:
+    """Each row's mask target from its own image, out of the (images x rows, ...) targets of the per-image results."""
+    per = targets.view(images, -1, *targets.shape[1:])
+    out = per[0]
+    for i in range(1, images):
+        out = torch.where((image == i).view(-1, *[1] * (per.dim() - 2)), per[i], out)
+    return out

@@ -1,0 +1,62 @@
+"""Mask slots per batch (npuport.runtime.mask_slots): which sampled positives the mask head runs on."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from npuport.runtime import mask_slots  # noqa: E402
+from npuport.runtime.census import Census  # noqa: E402
+
+
+def result(positives, slots=8, gts=3, image=0):
+    """A static sampler's result: `positives` valid slots first, labels -1 after them."""
+    pos = torch.arange(slots) < positives
+    boxes = torch.arange(slots * 4, dtype=torch.float32).view(slots, 4) + 100 * image
+    gt_inds = (torch.arange(slots, dtype=torch.int32) % gts)
+    labels = torch.where(pos, gt_inds + 10 * image, torch.full((), -1, dtype=torch.int32))
+    return types.SimpleNamespace(pos_mask=pos, pos_bboxes=boxes, pos_assigned_gt_inds=gt_inds, pos_gt_labels=labels)
+
+
+def test_every_positive_of_the_batch_when_they_fit():
+    results = [result(3, image=0), result(5, image=1)]
+    rois, labels, kept, image = mask_slots.batch_slots(results, [range(3), range(3)], 8)
+    assert rois.shape == (8, 5) and labels.shape == (8,)
+    got = sorted((int(i), int(r[1]) - 100 * int(i)) for i, r, lab in zip(image, rois, labels) if lab >= 0)
+    assert got == [(0, 0), (0, 4), (0, 8), (1, 0), (1, 4), (1, 8), (1, 12), (1, 16)]  # all 8 positives, their boxes
+    assert torch.equal(rois[:, 0], image.float())
+    assert (rois[labels < 0, 1:] == 0).all()  # rows without a positive: empty boxes, nothing to pool
+    for i, k in enumerate(kept):  # each image's mask targets read only its own rows' pixels
+        assert ((k.pos_bboxes != 0).any(1) == ((image == i) & (labels >= 0))).all()
+    assert [len(k.pos_bboxes) for k in kept] == [8, 8]
+
+
+def test_beyond_the_slots_the_images_take_turns_in_their_order():
+    results = [result(6, image=0), result(2, image=1), result(7, image=2)]
+    rois, labels, kept, image = mask_slots.batch_slots(results, [range(3)] * 3, 6)
+    assert (labels >= 0).all()
+    rank = ((rois[:, 1] - 100 * image) / 4).int()
+    # image 1 gives its 2, the others share the rest by rank: 2 each, their first ones
+    assert sorted(zip(image.tolist(), rank.tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+
+
+def test_targets_from_the_rows_own_image_and_gt_indices_in_range():
+    results = [result(2, gts=3, image=0), result(2, gts=5, image=1)]
+    results[1].pos_assigned_gt_inds = results[1].pos_assigned_gt_inds + 2  # up to 6: beyond image 0's 3 masks
+    _, _, kept, image = mask_slots.batch_slots(results, [range(3), range(7)], 4)
+    assert int(kept[0].pos_assigned_gt_inds.max()) <= 2 and int(kept[1].pos_assigned_gt_inds.max()) <= 6
+    targets = torch.stack([torch.full((4, 2, 2), 0.0), torch.full((4, 2, 2), 1.0)]).view(8, 2, 2)
+    blended = mask_slots.blend_targets(targets, image, 2)
+    assert torch.equal(blended[:, 0, 0], image.float())
+
+
+def test_static_no_sync_no_dynamic_no_int64():
+    results = [result(3, image=0), result(5, image=1)]
+    census = Census(warmup=0)
+    census.begin()
+    mask_slots.batch_slots(results, [range(3), range(3)], 8)
+    census.end()
+    measured = census.report()["measured"]
+    assert measured["ops"] > 10 and (measured["dynamic"], measured["syncs"], measured["int64"]) == (0, 0, 0)

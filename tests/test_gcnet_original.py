@@ -64,7 +64,7 @@ def test_verify_patches_on_the_real_upstream(gcnet):
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
     applied = [s for s in steps if s["status"] != "skipped"]
-    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 23  # 11 port steps, 12 static-*
+    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 24  # 11 port steps, 13 static-*
     assert [s["id"] for s in steps if s["status"] == "skipped"] == ["mmcv-log-memory-0.2"]  # the <0.2.16 layout's
 
 

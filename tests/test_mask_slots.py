@@ -7,6 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from npuport.errors import UsageError  # noqa: E402
 from npuport.runtime import mask_slots  # noqa: E402
 from npuport.runtime.census import Census  # noqa: E402
 
@@ -60,3 +61,9 @@ def test_static_no_sync_no_dynamic_no_int64():
     census.end()
     measured = census.report()["measured"]
     assert measured["ops"] > 10 and (measured["dynamic"], measured["syncs"], measured["int64"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("slots", [0, -4, 2.5, "40"])
+def test_a_bad_slot_count_is_a_one_line_usage_error(slots):
+    with pytest.raises(UsageError, match=r"^train_cfg\.rcnn\.mask_pos_slots: .* give a whole number >= 1 \(--cfg-options"):
+        mask_slots.select([result(3)], slots)

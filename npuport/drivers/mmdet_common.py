@@ -221,7 +221,7 @@ def eval_main(args: Any, evaluate_checkpoint: Any) -> int:
     try:
         result = evaluate_checkpoint(args)
     except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
+        print(f"npuport: error: {error}", file=sys.stderr)
         return error.exit_code
     if args.out:
         write_json(args.out, result)

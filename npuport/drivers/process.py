@@ -70,6 +70,6 @@ def run_main(train: Callable[..., Any], *args: Any) -> int:
     try:
         train(*args)
     except NpuportError as error:
-        print(f"npuport: {error}", file=sys.stderr)
+        print(f"npuport: error: {error}", file=sys.stderr)
         return error.exit_code
     return 0

@@ -16,6 +16,8 @@ from typing import Any, List, Sequence, Tuple
 
 import torch
 
+from npuport.errors import UsageError
+
 
 def select(sampling_results: Sequence[Any], slots: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pick the batch's mask rows: (rows, image, labels), each of length min(slots, images x positive slots).
@@ -23,6 +25,9 @@ def select(sampling_results: Sequence[Any], slots: int) -> Tuple[torch.Tensor, t
     `rows` index the images' positive slots concatenated; `image` (int32) says whose each row is; `labels` are
     the slots' gt labels, -1 where a row holds no positive (the static mask loss leaves those out).
     """
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise UsageError(f"train_cfg.rcnn.mask_pos_slots: {slots!r} is not a row count; give a whole number >= 1 "
+                         "(--cfg-options model.train_cfg.rcnn.mask_pos_slots=N)")
     masks = [res.pos_mask for res in sampling_results]
     per_image = masks[0].numel()
     if any(m.numel() != per_image for m in masks):

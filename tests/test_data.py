@@ -167,3 +167,39 @@ def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         synth_cifar10(tmp_path / "x", train=2)
     assert not (tmp_path / "x").exists()
+
+
+def per_image(root: Path) -> list[int]:
+    doc = json.loads((root / "annotations" / "instances_train2017.json").read_text())
+    counts = {img["id"]: 0 for img in doc["images"]}
+    for ann in doc["annotations"]:
+        counts[ann["image_id"]] += 1
+    return list(counts.values())
+
+
+def test_objects_per_image_for_a_coco_density(tmp_path: Path, coco: Path) -> None:
+    """--objects MIN-MAX: every image holds that many shapes, still apart; the default set is unchanged."""
+    dense = tmp_path / "dense"
+    synth_coco(dense, images=8, size=256, seed=3, objects=(8, 14))
+    counts = per_image(dense)
+    assert all(8 <= n <= 14 for n in counts) and sum(counts) / len(counts) > 9, counts
+    doc = json.loads((dense / "annotations" / "instances_train2017.json").read_text())
+    boxes = {}
+    for ann in doc["annotations"]:
+        boxes.setdefault(ann["image_id"], []).append(ann["bbox"])
+    for image_boxes in boxes.values():  # shapes never overlap, so each polygon is the whole visible object
+        for i, (x, y, w, h) in enumerate(image_boxes):
+            for u, v, s, t in image_boxes[i + 1:]:
+                assert x + w < u or u + s < x or y + h < v or v + t < y
+    assert json.loads((dense / MARKER).read_text())["objects"] == [8, 14]
+    assert "objects" not in json.loads((coco / MARKER).read_text())  # default sets keep their marker
+    assert all(2 <= n <= 5 for n in per_image(coco))
+    synth("coco", tmp_path / "cli", images=2, size=128, objects="3")
+    assert per_image(tmp_path / "cli") == [3, 3]
+
+
+@pytest.mark.parametrize("objects", ["0-4", "9-3", "51", "two", "2-x"])
+def test_bad_object_counts_are_usage_errors(tmp_path: Path, objects: str) -> None:
+    with pytest.raises(UsageError, match="--objects|objects per image"):
+        synth("coco", tmp_path / "x", objects=objects)
+    assert not (tmp_path / "x").exists()

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import output
-from ..commands.data import FORMATS
+from ..data import FORMATS
 from ..commands.options import json_option, overlay_options
 from ..output import emit_json, log
 from .group import cli
@@ -124,12 +124,13 @@ def data_group() -> None:
 @click.option("--images", type=click.IntRange(1), help="COCO: training images (default 16); CIFAR-10: training images (default 5000).")
 @click.option("--size", type=click.IntRange(32, 4096), default=320, show_default=True, help="COCO: image side in pixels.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--objects", metavar="MIN-MAX", help="COCO: shapes per image, e.g. 8-14 for COCO's density (default 2-5).")
 @json_option
-def synth_cmd(fmt, out, images, size, seed, as_json):
+def synth_cmd(fmt, out, images, size, seed, objects, as_json):
     """Write a small deterministic data set: COCO instances (boxes + polygons) or CIFAR-10 python batches."""
-    from ..commands.data import synth
+    from ..data import synth
 
-    report = synth(fmt, out, images, size, seed)
+    report = synth(fmt, out, images, size, seed, objects)
     if as_json:
         emit_json(report.to_json())
     else:

@@ -33,28 +33,40 @@ JPEG_QUALITY = 90
 VAL_ID_OFFSET = 1_000_000  # val image ids never collide with train ids
 
 
+DEFAULT_OBJECTS = (2, 5)
+MAX_OBJECTS = 50
+
+
 def synth_coco(out: Path, images: int = 16, size: int = 320, seed: int = 0,
-               val_images: int | None = None) -> SynthReport:
-    """Write `images` training and `val_images` (default images // 4, at least 1) validation images."""
+               val_images: int | None = None, objects: tuple[int, int] = DEFAULT_OBJECTS) -> SynthReport:
+    """Write `images` training and `val_images` (default images // 4, at least 1) validation images, each with
+    `objects` = (fewest, most) shapes (fewer where no free place is found)."""
     val_images = max(1, images // 4) if val_images is None else val_images
     if images < 1 or val_images < 1:
         raise UsageError(f"synth coco: images ({images}) and val images ({val_images}) must be at least 1")
     if not 64 <= size <= 4096:
         raise UsageError(f"synth coco: image size {size} is out of range: choose 64..4096 pixels")
+    lo, hi = objects
+    if not 1 <= lo <= hi <= MAX_OBJECTS:
+        raise UsageError(f"synth coco: objects per image {lo}-{hi} is out of range: give MIN-MAX with "
+                         f"1 <= MIN <= MAX <= {MAX_OBJECTS}, e.g. --objects 2-5")
     out = Path(out)
     marker = {"format": "coco", "seed": seed, "images": images, "val_images": val_images, "size": size}
+    if tuple(objects) != DEFAULT_OBJECTS:  # the default's marker stays as before, so its sets are reused
+        marker["objects"] = [lo, hi]
     with staged(out, marker) as tmp:
         (tmp / "annotations").mkdir()
         for index, (split, count) in enumerate(zip(SPLITS, (images, val_images))):
             rng = np.random.default_rng([seed, index])
             first_id = 1 + index * VAL_ID_OFFSET
-            doc = write_split(tmp / split, rng, count, size, first_id)
+            doc = write_split(tmp / split, rng, count, size, first_id, (lo, hi))
             text = json.dumps(doc, separators=(",", ":"))
             (tmp / "annotations" / f"instances_{split}.json").write_text(text + "\n")
     return SynthReport("coco", out, seed, {"train": images, "val": val_images}, count_files(out))
 
 
-def write_split(folder: Path, rng: np.random.Generator, count: int, size: int, first_id: int) -> dict:
+def write_split(folder: Path, rng: np.random.Generator, count: int, size: int, first_id: int,
+                objects: tuple[int, int] = DEFAULT_OBJECTS) -> dict:
     """Draw `count` images into `folder` and return the split's COCO annotation document."""
     from PIL import Image, ImageDraw
 
@@ -64,7 +76,7 @@ def write_split(folder: Path, rng: np.random.Generator, count: int, size: int, f
         canvas = background(rng, size)
         img = Image.fromarray(canvas)
         draw = ImageDraw.Draw(img)
-        for kind, polygon in place_shapes(rng, size):
+        for kind, polygon in place_shapes(rng, size, objects):
             draw.polygon([tuple(p) for p in polygon], fill=shape_colour(rng))
             annotations.append(annotation(len(annotations) + first_id, image_id, kind, polygon))
         pixels = np.asarray(img, dtype=np.int16) + rng.normal(0, 6, (size, size, 3)).astype(np.int16)
@@ -101,14 +113,17 @@ def shape_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(round(255 * c)) for c in rgb)
 
 
-def place_shapes(rng: np.random.Generator, size: int) -> list[tuple[int, np.ndarray]]:
-    """Two to five non-overlapping shapes: (category index, polygon as an (N, 2) array of x, y)."""
+def place_shapes(rng: np.random.Generator, size: int,
+                 objects: tuple[int, int] = DEFAULT_OBJECTS) -> list[tuple[int, np.ndarray]]:
+    """`objects` = (fewest, most) non-overlapping shapes: (category index, polygon as an (N, 2) array of x, y).
+    Beyond five a shape's size shrinks with the square root of the count, so the image still holds them."""
     placed: list[tuple[int, np.ndarray]] = []
     boxes: list[tuple[float, float, float, float]] = []
-    for _ in range(int(rng.integers(2, 6))):
+    shrink = min(1.0, (DEFAULT_OBJECTS[1] / objects[1]) ** 0.5)
+    for _ in range(int(rng.integers(objects[0], objects[1] + 1))):
         for _attempt in range(30):
             kind = int(rng.integers(len(CATEGORIES)))
-            radius = rng.uniform(0.06, 0.18) * size
+            radius = rng.uniform(0.06, 0.18) * size * shrink
             centre = rng.uniform(radius + 2, size - radius - 2, 2)
             polygon = np.round(make_polygon(rng, kind, centre, radius), 2)
             x0, y0 = polygon.min(0) - 3

@@ -4,9 +4,10 @@
 being DriverArgs.argv() (then the recipe's own and the user's), with DEVICE_ENV and WARMUP_ENV set. Rank 0 of
 the driver appends one JSON line per training iteration to WORK_DIR/METRICS_FILE::
 
-    {"iter": 7, "time": 0.41, "samples": 2, "world_size": 8, "loss": 1.93}
+    {"iter": 7, "time": 0.41, "samples": 2, "world_size": 8, "loss": 1.93, "cpu": 0.77}
 
-(time: seconds of that iteration; samples: per device; loss: a float or null) and writes WORK_DIR/RUN_FILE, one
+(time: seconds of that iteration; samples: per device; loss: a float or null; cpu: the process's CPU seconds in
+the iteration, all its threads, absent for the first: on a shared machine it moves less with the load than time) and writes WORK_DIR/RUN_FILE, one
 JSON object (versions, samples_per_device, accuracy keys such as acc1 or bbox_mAP), at the end. npuport reads
 both into WORK_DIR/RESULTS_FILE. FPS = samples per device x world size / seconds, over the iterations after the
 first WARMUP_ENV ones.
@@ -38,9 +39,13 @@ def warmup_iters(environ: Optional[Mapping[str, str]] = None) -> int:
     return int(value) if value.strip() else DEFAULT_WARMUP
 
 
-def metrics_row(iteration: int, seconds: float, samples: int, world_size: int, loss: Optional[float]) -> Dict[str, Any]:
+def metrics_row(iteration: int, seconds: float, samples: int, world_size: int, loss: Optional[float],
+                cpu: Optional[float] = None) -> Dict[str, Any]:
     """One line of METRICS_FILE (a non-finite loss is written as NaN/Infinity: the reader fails the run)."""
-    return {"iter": iteration, "time": seconds, "samples": samples, "world_size": world_size, "loss": loss}
+    row = {"iter": iteration, "time": seconds, "samples": samples, "world_size": world_size, "loss": loss}
+    if cpu is not None:
+        row["cpu"] = cpu
+    return row
 
 
 def open_metrics(work_dir: str) -> TextIO:
@@ -50,9 +55,9 @@ def open_metrics(work_dir: str) -> TextIO:
 
 
 def append_metrics(stream: TextIO, iteration: int, seconds: float, samples: int, world_size: int,
-                   loss: Optional[float]) -> None:
+                   loss: Optional[float], cpu: Optional[float] = None) -> None:
     """One metrics line, flushed: a reader (the progress bar, a killed run's results) sees whole lines."""
-    stream.write(json.dumps(metrics_row(iteration, seconds, samples, world_size, loss)) + "\n")
+    stream.write(json.dumps(metrics_row(iteration, seconds, samples, world_size, loss, cpu)) + "\n")
     stream.flush()
 
 

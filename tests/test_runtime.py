@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -158,6 +159,21 @@ def test_fps_skips_warmup_and_counts_world(tmp_path, timing_env):
     fps_lines = [line for line in runner.logger.lines if line.startswith("npuport-fps ")]
     assert fps_lines[0] == "npuport-fps iter=4 fps=16.000 world_size=4"  # after 2 measured iterations
     assert fps_lines[-1].endswith("final=1")
+
+
+def test_metrics_carry_the_iterations_cpu_seconds(tmp_path, timing_env):
+    """Each row after the first has the process's CPU seconds of its iteration: busy work counts, a wait does not."""
+    runner = FakeRunner(tmp_path)
+    runner.step(0.1)
+    start = time.process_time()
+    while time.process_time() - start < 0.3:  # an iteration that computes
+        sum(range(1000))
+    runner.step(0.3)
+    time.sleep(0.3)  # an iteration that waits (for data, for a device, for a busy machine)
+    runner.step(0.3)
+    rows = [json.loads(line) for line in (tmp_path / timing.METRICS_FILE).read_text().splitlines()]
+    assert "cpu" not in rows[0]
+    assert 0.3 <= rows[1]["cpu"] < 1.0 and rows[2]["cpu"] < 0.1, rows
 
 
 def test_no_fps_during_warmup(tmp_path, timing_env):

@@ -5,7 +5,7 @@ npuport's rewriter adds ``npuport.runtime.timing.record(runner)`` at the end of
 (the run contract, npuport.contract) and, once the warm-up iterations are done, logs
 ``npuport-fps iter=N fps=F`` every NPUPORT_FPS_EVERY iterations.
 
-The cost per call is a clock read, a few attribute reads and one buffered line; the device
+The cost per call is two clock reads (wall and process CPU time), a few attribute reads and one buffered line; the device
 is synchronized only when NPUPORT_TIMING_SYNC=1.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Recorder:
     losses: List[Optional[float]] = field(default_factory=list)
     last_iter: Optional[int] = None
     last_clock: Optional[float] = None
+    last_cpu: Optional[float] = None
     stream: Optional[TextIO] = None
 
     @property
@@ -131,9 +132,10 @@ def record(runner: Any) -> Optional[float]:
         from npuport import runtime
 
         runtime.synchronize()
-    now = time.perf_counter()
+    now, cpu_now = time.perf_counter(), time.process_time()
     elapsed = _iter_time(runner, rec, now)
-    rec.last_clock = now
+    cpu = None if rec.last_cpu is None else cpu_now - rec.last_cpu
+    rec.last_clock, rec.last_cpu = now, cpu_now
     if elapsed is None:
         return None
     outputs = getattr(runner, "outputs", None)
@@ -145,19 +147,20 @@ def record(runner: Any) -> Optional[float]:
     if rec.rank != 0:
         return elapsed
     iteration = int(current if current is not None else len(rec.times) - 1) + 1
-    _write(runner, rec, iteration, elapsed, samples, loss)
+    _write(runner, rec, iteration, elapsed, samples, loss, cpu)
     if rec.measured_iters and rec.measured_iters % rec.every == 0:
         _log(runner, f"{FPS_TAG} iter={iteration} fps={rec.fps():.3f} world_size={rec.world_size}")
     return elapsed
 
 
-def _write(runner: Any, rec: Recorder, iteration: int, seconds: float, samples: int, loss: Optional[float]) -> None:
+def _write(runner: Any, rec: Recorder, iteration: int, seconds: float, samples: int, loss: Optional[float],
+           cpu: Optional[float]) -> None:
     if rec.stream is None:
         work_dir = getattr(runner, "work_dir", None)
         if not work_dir:
             return
         rec.stream = contract.open_metrics(work_dir)
-    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss)
+    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss, cpu)
 
 
 def _log(runner: Any, line: str) -> None:

@@ -8,7 +8,7 @@ with the difference, then both trees' mAP (goal: the curves agree within noise a
 not worse).
 
     python benchmarks/static_parity.py [gfocalv2|solov2|...] [--root DIR] [--iters 50] [--img-scale 320,320]
-        [--lr-warmup-iters 10] [--lr LR] [--score-thr 0] [--images 16] [--image-size 320] [--eval-on-train]
+        [--lr-warmup-iters 10] [--lr LR] [--workers N] [--score-thr 0] [--images 16] [--image-size 320] [--eval-on-train]
         [--cfg-options KEY=VALUE ...] [--mirror FROM=TO]
 
 The recipes' own schedules warm the learning rate up over 500 iterations, so 50 would barely move the
@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--img-scale", default="320,320")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr-warmup-iters", type=int, default=10)
+    ap.add_argument("--workers", help="data loader workers per process (both trees; 0: load in the training process, "
+                                      "as the learning tests do)")
     ap.add_argument("--lr", help="the learning rate instead of the config's (both trees)")
     ap.add_argument("--score-thr", default="0")
     ap.add_argument("--images", type=int, default=16, help="generated training images (as `npuport train`'s)")
@@ -78,7 +80,7 @@ def main() -> None:
     mirrors = [a for m in args.mirror for a in ("--mirror", m)]
     options = ["--cfg-options", *args.cfg_options] if args.cfg_options else []
     driver = (["--lr-warmup-iters", str(args.lr_warmup_iters)] if args.lr_warmup_iters >= 0 else []) + (
-        ["--lr", args.lr] if args.lr else []) + options
+        ["--lr", args.lr] if args.lr else []) + (["--workers", args.workers] if args.workers else []) + options
     data = make_data(root, args.images, args.image_size, args.eval_on_train)
     curves, maps = {}, {}
     for tree, extra in trees.items():
@@ -96,7 +98,8 @@ def main() -> None:
     static, dynamic = curves["static"], curves["dynamic"]
     warmup = {-1: "as the recipe", 0: "none"}.get(args.lr_warmup_iters, args.lr_warmup_iters)
     print(f"\n{name}: loss per iteration, {args.iters} iterations, seed {args.seed}, {args.img_scale}, CPU "
-          f"(lr warm-up {warmup}{', lr ' + args.lr if args.lr else ''}; {args.images} generated images"
+          f"(lr warm-up {warmup}{', lr ' + args.lr if args.lr else ''}"
+          f"{', ' + args.workers + ' loader workers' if args.workers else ''}; {args.images} generated images"
           f"{', scored on them' if args.eval_on_train else ''}{'; ' + ' '.join(args.cfg_options) if options else ''})")
     print(f"  {'iter':>5}{'static':>12}{'dynamic':>12}{'static-dyn':>12}")
     for i, (a, b) in enumerate(zip(static, dynamic), 1):

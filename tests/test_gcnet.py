@@ -158,7 +158,7 @@ def losses(work: Path) -> list[float]:
 # negative; these images have 2-5 objects, measured at most 22 and 20 positives): the static sampler's random keys and
 # the dynamic one's randperm then choose the same samples; the mask head's rows per batch (mask_pos_slots) take every
 # positive slot of both images
-SAMPLE_ALL = ["--", "--cfg-options", "model.train_cfg.rpn.sampler.num=100000",
+SAMPLE_ALL = ["--", "--log-interval", "1", "--cfg-options", "model.train_cfg.rpn.sampler.num=100000",
               "model.train_cfg.rpn.sampler.pos_fraction=0.01", "model.train_cfg.rcnn.sampler.num=1100",
               "model.train_cfg.rcnn.sampler.pos_fraction=0.05", "model.train_cfg.rcnn.mask_pos_slots=110"]
 
@@ -182,6 +182,11 @@ def test_static_steps_keep_the_losses(gcnet, gcnet_dynamic):
     assert a[:3] == pytest.approx(b[:3], rel=1e-5)
     assert a == pytest.approx(b, rel=1e-3)
     assert a[0] != a[-1]  # it trained
+    # the static tree logs its mask head's rows that held a positive (read with the losses): here every positive
+    rows = [json.loads(line).get("mask_rows") for line in next((root / "p-static").glob("*.log.json")).open()
+            if '"mode": "train"' in line]
+    assert len(rows) == 6 and all(r == int(r) and 0 < r <= 110 for r in rows), rows
+    assert "mask_rows" not in next((root / "p-dynamic").glob("*.log.json")).read_text()
 
 
 def profile(root, env, *args, work):

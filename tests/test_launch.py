@@ -19,6 +19,8 @@ import pytest
 
 from conftest import REPO, run_cli, write
 from npuport import build
+from npuport.contract import LEAVE_TIMEOUT
+from npuport.launch.ending import EndWatch
 from npuport.launch.plan import Topology, parse_nnodes
 from npuport.launch.rendezvous import free_port
 from npuport.launch.worker import core_share, ranges
@@ -247,6 +249,22 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_end_marks_say_when_torchrun_is_overdue(tmp_path):
+    watch = EndWatch(tmp_path, local_ranks=2, grace=5)
+    assert watch.overdue(0.0) == ""  # no mark: the training may take as long as it takes
+    (tmp_path / "rank1.barrier").touch()
+    assert watch.overdue(10.0) == ""
+    assert watch.overdue(10.0 + LEAVE_TIMEOUT + 5) == ""
+    assert watch.overdue(10.0 + LEAVE_TIMEOUT + 5.5) == (
+        "every rank had finished its work (rank 1 passed the final barrier), but rank 1 did not leave its process "
+        "group and 1 rank(s) of this node did not get past the final barrier within 65 s")
+    left = EndWatch(tmp_path, local_ranks=2, grace=5)
+    for name in ("rank0.left", "rank1.left"):
+        (tmp_path / name).touch()
+    assert left.overdue(100.0) == "" and left.overdue(105.0) == ""
+    assert "every rank of this node (0, 1) left its process group, but torchrun did not exit within 5 s" in left.overdue(105.5)
 
 
 def test_two_nodes_on_loopback_agree_on_world_size_4(tiny, tmp_path):

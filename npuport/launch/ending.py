@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import LEAVE_TIMEOUT
+from ..errors import UsageError
 
 EXIT_GRACE_ENV = "NPUPORT_EXIT_GRACE"
 EXIT_GRACE = 60.0  # seconds torchrun has to exit after every rank of the node left
@@ -25,8 +26,16 @@ STOP_WAIT = 10.0  # seconds between SIGTERM and SIGKILL when stopping torchrun a
 
 
 def exit_grace() -> float:
+    """NPUPORT_EXIT_GRACE seconds, else EXIT_GRACE."""
     value = os.environ.get(EXIT_GRACE_ENV, "").strip()
-    return float(value) if value else EXIT_GRACE
+    try:
+        grace = float(value) if value else EXIT_GRACE
+    except ValueError:
+        grace = -1.0
+    if not grace >= 0:
+        raise UsageError(f"{EXIT_GRACE_ENV}={value}: give the seconds torchrun may take to exit after its ranks "
+                         f"ended, e.g. {EXIT_GRACE:g}")
+    return grace
 
 
 @dataclass
@@ -58,10 +67,11 @@ class EndWatch:
                     f"within {self.grace:g} s")
         if self.first_barrier is not None and now - self.first_barrier > LEAVE_TIMEOUT + self.grace:
             stuck = [r for r in passed if r not in left]
-            what = (f"rank {', '.join(stuck)} did not leave its process group" if stuck else
-                    f"only {len(left)} of this node's {self.local_ranks} ranks left their process group")
-            return (f"every rank had finished its work (past the final barrier), but {what} within "
-                    f"{LEAVE_TIMEOUT + self.grace:g} s and torchrun did not exit")
+            unmarked = self.local_ranks - len(set(passed) | set(left))
+            what = [f"rank {', '.join(stuck)} did not leave its process group"] if stuck else []
+            what += [f"{unmarked} rank(s) of this node did not get past the final barrier"] if unmarked > 0 else []
+            return (f"every rank had finished its work (rank {passed[0]} passed the final barrier), but "
+                    f"{' and '.join(what) or 'torchrun did not exit'} within {LEAVE_TIMEOUT + self.grace:g} s")
         return ""
 
 

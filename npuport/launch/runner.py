@@ -60,6 +60,7 @@ def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, prog
     logs.mkdir(parents=True, exist_ok=True)
     argv = with_rank_logs(launch.argv, logs)
     torchrun = "torch.distributed.run" in argv
+    grace = exit_grace() if torchrun else 0.0
     end_dir = Path(tempfile.mkdtemp(prefix="npuport-end-")) if torchrun else None
     env = {**os.environ, **launch.sourced, **launch.env, **({END_DIR_ENV: str(end_dir)} if end_dir else {})}
     stop = threading.Event()
@@ -71,7 +72,7 @@ def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, prog
     try:
         with open(logs / "launcher.log", "w") as out:
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-            overdue = wait_for_end(proc, EndWatch(end_dir, local_ranks, exit_grace()) if end_dir else None)
+            overdue = wait_for_end(proc, EndWatch(end_dir, local_ranks, grace) if end_dir else None)
     finally:
         stop.set()
         if bar is not None:

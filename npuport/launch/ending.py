@@ -53,7 +53,8 @@ class EndWatch:
             names = os.listdir(self.folder)
         except OSError:
             return []
-        return sorted(n[len("rank"):-len(stage) - 1] for n in names if n.startswith("rank") and n.endswith("." + stage))
+        ranks = [n[len("rank"):-len(stage) - 1] for n in names if n.startswith("rank") and n.endswith("." + stage)]
+        return sorted(ranks, key=lambda r: (len(r), r))  # 2 before 10
 
     def overdue(self, now: float) -> str:
         """'' while torchrun may still be ending normally; else, in words, what did not end."""

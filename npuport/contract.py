@@ -31,6 +31,8 @@ DEVICE_ENV = "NPUPORT_DEVICE"
 WARMUP_ENV = "NPUPORT_WARMUP_ITERS"
 DEFAULT_WARMUP = 5
 LAUNCHERS = ("none", "pytorch")
+END_DIR_ENV = "NPUPORT_END_DIR"  # set by the launcher: each rank marks there how far its end (leave) got
+LEAVE_TIMEOUT = 60.0  # seconds a rank waits, after the final barrier, for every rank to destroy its group
 
 
 def warmup_iters(environ: Optional[Mapping[str, str]] = None) -> int:

@@ -19,6 +19,8 @@ import pytest
 
 from conftest import REPO, run_cli, write
 from npuport import build
+from npuport.contract import LEAVE_TIMEOUT
+from npuport.launch.ending import EndWatch
 from npuport.launch.plan import Topology, parse_nnodes
 from npuport.launch.rendezvous import free_port
 from npuport.launch.worker import core_share, ranges
@@ -72,7 +74,7 @@ if distributed:
     t = torch.tensor([float(rank)])
     dist.all_reduce(t)
     ranks_sum = float(t)
-info = {"rank": rank, "world_size": world, "ranks_sum": ranks_sum, "local_rank_arg": args.local_rank,
+info = {"rank": rank, "pid": os.getpid(), "world_size": world, "ranks_sum": ranks_sum, "local_rank_arg": args.local_rank,
         "local_rank_env": os.environ.get("LOCAL_RANK"), "affinity": sorted(os.sched_getaffinity(0)),
         "checksum": checksum, "node": os.environ.get("GROUP_RANK"),
         "env": {k: os.environ.get(k) for k in ("HCCL_CONNECT_TIMEOUT", "ASCEND_RT_VISIBLE_DEVICES", "FAKE_CANN_VAR",
@@ -83,6 +85,10 @@ if distributed:
     from npuport.drivers.process import leave_process_group
 
     leave_process_group()  # the drivers' end: no rank exits while another tears down its gloo group
+    if os.environ.get("TINY_HANG_AT_EXIT") == str(rank):  # a rank whose process then never exits
+        import threading
+
+        threading.Thread(target=time.sleep, args=(3600,)).start()
 '''
 
 RECIPE = """
@@ -218,6 +224,47 @@ def test_two_processes_gloo_through_torchrun(tiny, tmp_path):
     results = json.loads((wd / "results.json").read_text())
     assert results["world_size"] == 2 and results["fps"] > 0 and results["iters"] == 6
     assert took < 120
+
+
+def test_a_rank_that_never_exits_is_stopped_and_the_results_stand(tiny, tmp_path):
+    """Rank 1 left its process group, then its process never exits: torchrun would wait for it for ever (a run
+    once hung so at its end). `npuport train` stops torchrun and the rank NPUPORT_EXIT_GRACE s after every rank
+    left, says so, and writes the results of the training, which had ended."""
+    wd = tmp_path / "run"
+    start = time.monotonic()
+    out = tiny.train(wd, "--npus", "2", "--device", "cpu", "--master-port", str(free_port()), timeout=150,
+                     env={"TINY_HANG_AT_EXIT": "1", "NPUPORT_EXIT_GRACE": "3"})
+    took = time.monotonic() - start
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "every rank of this node (0, 1) left its process group, but torchrun did not exit within 3 s" in out.stderr
+    assert json.loads((wd / "results.json").read_text())["iters"] == 6
+    hung = [r["pid"] for r in ranks(wd) if r["rank"] == 1][0]
+    assert not running(hung), f"rank 1 (pid {hung}) was left running"
+    assert took < 60
+
+
+def running(pid: int) -> bool:
+    """`pid` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_end_marks_say_when_torchrun_is_overdue(tmp_path):
+    watch = EndWatch(tmp_path, local_ranks=2, grace=5)
+    assert watch.overdue(0.0) == ""  # no mark: the training may take as long as it takes
+    (tmp_path / "rank1.barrier").touch()
+    assert watch.overdue(10.0) == ""
+    assert watch.overdue(10.0 + LEAVE_TIMEOUT + 5) == ""
+    assert watch.overdue(10.0 + LEAVE_TIMEOUT + 5.5) == (
+        "every rank had finished its work (rank 1 passed the final barrier), but rank 1 did not leave its process "
+        "group and 1 rank(s) of this node did not get past the final barrier within 65 s")
+    left = EndWatch(tmp_path, local_ranks=2, grace=5)
+    for name in ("rank0.left", "rank1.left"):
+        (tmp_path / name).touch()
+    assert left.overdue(100.0) == "" and left.overdue(105.0) == ""
+    assert "every rank of this node (0, 1) left its process group, but torchrun did not exit within 5 s" in left.overdue(105.5)
 
 
 def test_two_nodes_on_loopback_agree_on_world_size_4(tiny, tmp_path):

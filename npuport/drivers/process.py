@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from npuport import runtime
-from npuport.contract import DEVICE_ENV, LAUNCHERS
+from npuport.contract import DEVICE_ENV, END_DIR_ENV, LAUNCHERS, LEAVE_TIMEOUT
 from npuport.errors import NpuportError, UsageError
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -45,11 +45,15 @@ def setup_process(launcher: str) -> Dist:
     return info
 
 
-def leave_process_group(timeout: float = 60.0) -> None:
+def leave_process_group(timeout: float = LEAVE_TIMEOUT) -> None:
     """The end of a distributed run on every rank: a barrier, the group destroyed, then a wait in the rendezvous
     store until every rank has destroyed its own, so no rank exits (closing its gloo sockets) while another is
-    still tearing its group down: a gloo rank then aborts ("terminate called without an active exception")."""
+    still tearing its group down: a gloo rank then aborts ("terminate called without an active exception").
+
+    The wait is bounded as a whole (`timeout`), store calls included; a store that is gone ends it. The rank marks
+    "barrier" then "left" for the launcher (END_DIR_ENV), which stops a torchrun that does not exit after them."""
     import time
+    from datetime import timedelta
 
     import torch.distributed as dist
 
@@ -58,11 +62,28 @@ def leave_process_group(timeout: float = 60.0) -> None:
     world = dist.get_world_size()
     store = dist.distributed_c10d._get_default_store()  # the rendezvous store outlives the group
     dist.barrier()
+    mark_end("barrier")  # every rank has finished its work: only the teardown is left
     dist.destroy_process_group()
-    store.add(LEFT_KEY, 1)
     deadline = time.monotonic() + timeout
-    while store.add(LEFT_KEY, 0) < world and time.monotonic() < deadline:
-        time.sleep(0.01)
+    try:
+        store.set_timeout(timedelta(seconds=timeout))  # no single store call outlasts the wait
+        store.add(LEFT_KEY, 1)
+        while store.add(LEFT_KEY, 0) < world and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except RuntimeError:  # the store's host (torchrun's agent) is gone or does not answer: nobody to wait for
+        pass
+    mark_end("left")
+
+
+def mark_end(stage: str) -> None:
+    """An empty file END_DIR/rank<RANK>.<stage>, when the launcher asked for one; never fails the run."""
+    folder = os.environ.get(END_DIR_ENV)
+    if not folder:
+        return
+    try:
+        open(os.path.join(folder, f"rank{os.environ.get('RANK', '0')}.{stage}"), "w").close()
+    except OSError:
+        pass
 
 
 def run_main(train: Callable[..., Any], *args: Any) -> int:

@@ -96,4 +96,5 @@ def execute(p: LaunchPlan, opts: LaunchOptions, work_dir: Path, total_iters: int
         slurm_mod.write_script(work_dir, p.script_text)
     else:
         wait_for_master(opts.topology, log)
-    run_and_follow(p.here, work_dir, total_iters, progress, opts.topology.connect_timeout)
+    run_and_follow(p.here, work_dir, total_iters, progress, opts.topology.connect_timeout,
+                   opts.topology.nproc_per_node, log)

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
+from ..contract import END_DIR_ENV
 from ..errors import CheckFailed
+from . import ending
+from .ending import EndWatch, exit_grace
 from .plan import Launch, Topology
 from .rendezvous import is_local, wait_for
 
@@ -43,29 +50,62 @@ def with_rank_logs(argv: list[str], logs: Path) -> list[str]:
 
 
 def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, progress: bool = True,
-                   connect_timeout: float | None = None) -> None:
-    """Run the launch; raise CheckFailed with the last error line of the logs when it fails."""
+                   connect_timeout: float | None = None, local_ranks: int = 1, log=None) -> None:
+    """Run the launch; raise CheckFailed with the last error line of the logs when it fails. A torchrun that does
+    not exit after its ranks ended (launch.ending) is stopped, with a warning, and the run counts as done."""
     from ..contract import METRICS_FILE
     from ..results.progress import follow
 
     logs = work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     argv = with_rank_logs(launch.argv, logs)
+    torchrun = "torch.distributed.run" in argv
+    grace = exit_grace() if torchrun else 0.0
+    end_dir = Path(tempfile.mkdtemp(prefix="npuport-end-")) if torchrun else None
+    env = {**os.environ, **launch.sourced, **launch.env, **({END_DIR_ENV: str(end_dir)} if end_dir else {})}
     stop = threading.Event()
     bar = None
     if progress:
         bar = threading.Thread(target=follow, args=(work_dir / METRICS_FILE, total_iters or 0, stop), daemon=True)
         bar.start()
+    overdue = ""
     try:
         with open(logs / "launcher.log", "w") as out:
-            proc = subprocess.run(argv, env={**os.environ, **launch.sourced, **launch.env}, stdout=out,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+            overdue = wait_for_end(proc, EndWatch(end_dir, local_ranks, grace) if end_dir else None)
     finally:
         stop.set()
         if bar is not None:
             bar.join(timeout=5)
-    if proc.returncode != 0:
+        if end_dir is not None:
+            shutil.rmtree(end_dir, ignore_errors=True)
+    if overdue:
+        (log or _stderr)(f"npuport: warning: {overdue}; stopped it and its ranks (the training had ended, "
+                         f"so the results stand); logs in {logs}")
+    elif proc.returncode != 0:
         raise CheckFailed(f"training failed (exit {proc.returncode}): {explain(last_error(work_dir), connect_timeout)}; logs in {logs}")
+
+
+def wait_for_end(proc: subprocess.Popen, watch: EndWatch | None, interval: float = 0.5) -> str:
+    """Wait for the launch to exit; '' then, else why it was overdue (it was stopped). Stopped on any error too."""
+    try:
+        while True:
+            try:
+                proc.wait(timeout=interval)
+                return ""
+            except subprocess.TimeoutExpired:
+                pass
+            why = watch.overdue(time.monotonic()) if watch is not None else ""
+            if why:
+                ending.stop(proc)
+                return why
+    except BaseException:  # Ctrl-C included: no torchrun or rank is left behind
+        ending.stop(proc, wait=2.0)
+        raise
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def explain(error: str, connect_timeout: float | None = None) -> str:

@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, run_cli, write
 from npuport import build
 from npuport.contract import LEAVE_TIMEOUT
-from npuport.launch.ending import EndWatch
+from npuport.launch.ending import EndWatch, exit_grace
 from npuport.launch.plan import Topology, parse_nnodes
 from npuport.launch.rendezvous import free_port
 from npuport.launch.worker import core_share, ranges
@@ -265,6 +265,15 @@ def test_end_marks_say_when_torchrun_is_overdue(tmp_path):
         (tmp_path / name).touch()
     assert left.overdue(100.0) == "" and left.overdue(105.0) == ""
     assert "every rank of this node (0, 1) left its process group, but torchrun did not exit within 5 s" in left.overdue(105.5)
+
+
+def test_exit_grace_waits_out_torchruns_exit_barrier_across_nodes(monkeypatch):
+    """One node: 60 s after its ranks left; several: plus the 300 s torchrun's agents wait for each other at exit,
+    so a node that finished first is not stopped (and warned about) while it waits for the others."""
+    monkeypatch.delenv("NPUPORT_EXIT_GRACE", raising=False)
+    assert exit_grace(1) == 60 and exit_grace(2) == 360
+    monkeypatch.setenv("NPUPORT_EXIT_GRACE", "7")
+    assert exit_grace(1) == exit_grace(4) == 7
 
 
 def test_two_nodes_on_loopback_agree_on_world_size_4(tiny, tmp_path):

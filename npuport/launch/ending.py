@@ -22,14 +22,16 @@ from ..errors import UsageError
 
 EXIT_GRACE_ENV = "NPUPORT_EXIT_GRACE"
 EXIT_GRACE = 60.0  # seconds torchrun has to exit after every rank of the node left
+EXIT_BARRIER = 300.0  # torchrun's agents wait this long for each other's at exit (several nodes)
 STOP_WAIT = 10.0  # seconds between SIGTERM and SIGKILL when stopping torchrun and its ranks
 
 
-def exit_grace() -> float:
-    """NPUPORT_EXIT_GRACE seconds, else EXIT_GRACE."""
+def exit_grace(nnodes: int = 1) -> float:
+    """NPUPORT_EXIT_GRACE seconds, else EXIT_GRACE, plus torchrun's exit barrier when several nodes take part
+    (a node's agent then legitimately waits for the other nodes' agents after its own ranks left)."""
     value = os.environ.get(EXIT_GRACE_ENV, "").strip()
     try:
-        grace = float(value) if value else EXIT_GRACE
+        grace = float(value) if value else EXIT_GRACE + (EXIT_BARRIER if nnodes > 1 else 0.0)
     except ValueError:
         grace = -1.0
     if not grace >= 0:

@@ -97,4 +97,4 @@ def execute(p: LaunchPlan, opts: LaunchOptions, work_dir: Path, total_iters: int
     else:
         wait_for_master(opts.topology, log)
     run_and_follow(p.here, work_dir, total_iters, progress, opts.topology.connect_timeout,
-                   opts.topology.nproc_per_node, log)
+                   opts.topology.nproc_per_node, log, opts.topology.nnodes)

@@ -50,7 +50,7 @@ def with_rank_logs(argv: list[str], logs: Path) -> list[str]:
 
 
 def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, progress: bool = True,
-                   connect_timeout: float | None = None, local_ranks: int = 1, log=None) -> None:
+                   connect_timeout: float | None = None, local_ranks: int = 1, log=None, nnodes: int = 1) -> None:
     """Run the launch; raise CheckFailed with the last error line of the logs when it fails. A torchrun that does
     not exit after its ranks ended (launch.ending) is stopped, with a warning, and the run counts as done."""
     from ..contract import METRICS_FILE
@@ -60,7 +60,7 @@ def run_and_follow(launch: Launch, work_dir: Path, total_iters: int | None, prog
     logs.mkdir(parents=True, exist_ok=True)
     argv = with_rank_logs(launch.argv, logs)
     torchrun = "torch.distributed.run" in argv
-    grace = exit_grace() if torchrun else 0.0
+    grace = exit_grace(nnodes) if torchrun else 0.0
     end_dir = Path(tempfile.mkdtemp(prefix="npuport-end-")) if torchrun else None
     env = {**os.environ, **launch.sourced, **launch.env, **({END_DIR_ENV: str(end_dir)} if end_dir else {})}
     stop = threading.Event()

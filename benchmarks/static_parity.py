@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 from pathlib import Path
 
 from static_census import npuport  # the same runner (this folder is on sys.path when run as a script)
@@ -85,6 +86,7 @@ def main() -> None:
     curves, maps = {}, {}
     for tree, extra in trees.items():
         ws, work = root / tree / "ws", root / tree / "train"
+        shutil.rmtree(work, ignore_errors=True)  # an earlier run's later checkpoints would be scored instead
         npuport("setup", name, "--workspace", str(ws), *extra, *mirrors)
         npuport("train", name, "--workspace", str(ws), "--device", "cpu", "--max-iters", str(args.iters),
                 "--img-scale", args.img_scale, "--seed", str(args.seed), "--work-dir", str(work), "--save-checkpoint",

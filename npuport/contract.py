@@ -7,8 +7,9 @@ the driver appends one JSON line per training iteration to WORK_DIR/METRICS_FILE
     {"iter": 7, "time": 0.41, "samples": 2, "world_size": 8, "loss": 1.93, "cpu": 0.77}
 
 (time: seconds of that iteration; samples: per device; loss: a float or null; cpu: the process's CPU seconds in
-the iteration, all its threads, absent for the first: on a shared machine it moves less with the load than time) and writes WORK_DIR/RUN_FILE, one
-JSON object (versions, samples_per_device, accuracy keys such as acc1 or bbox_mAP), at the end. npuport reads
+the iteration, all its threads, absent for the first: on a shared machine it moves less with the load than time)
+and writes WORK_DIR/RUN_FILE, one JSON object (versions, samples_per_device, accuracy keys such as acc1 or
+bbox_mAP), at the end. npuport reads
 both into WORK_DIR/RESULTS_FILE. FPS = samples per device x world size / seconds, over the iterations after the
 first WARMUP_ENV ones.
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import check_metrics, github_mirror, run_cli, train_split_as_val, untrained_map
 from npuport.data.coco import synth_coco
+from npuport.recipe import load
+from npuport.workspace import Workspace
 
 SCALE = "128,128"
 # Mask R-CNN GC r16 at CPU size for the learning test: ResNet-50 with its GC blocks cut to 3 stages (c3, c4 with GC),
@@ -64,7 +67,7 @@ def test_verify_patches_on_the_real_upstream(gcnet):
     assert report["ok"] and [v["status"] for v in report["recipes"]] == ["ok"]
     steps = report["recipes"][0]["steps"]
     applied = [s for s in steps if s["status"] != "skipped"]
-    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 24  # 11 port steps, 13 static-*
+    assert {s["status"] for s in applied} == {"applied"} and len(applied) == 25  # 11 port steps, 14 static-*
     assert [s["id"] for s in steps if s["status"] == "skipped"] == ["mmcv-log-memory-0.2"]  # the <0.2.16 layout's
 
 
@@ -141,3 +144,110 @@ def test_training_beats_an_untrained_model(gcnet):
     assert untrained["images"] == 2
     for key in ("bbox_mAP", "segm_mAP"):
         assert res[key] > 0.04 and res[key] > 5 * untrained[key], (res, untrained)
+
+
+# static-mask-slots in the workspace's mmdet 0.6: one hand-made batch (2 images of 3 and 5 objects, 128x128) through the
+# SMALL model, the same weights and sampler seed, with every positive slot of every image (mask_pos_slots 0, the tree
+# before the step), with the batch's positives as the slot count, and with 2 rows fewer
+SLOTS = """
+import importlib
+import sys
+import numpy as np
+import torch
+from mmdet.models import build_detector
+from npuport.drivers import mmdet_common as common
+
+config, overrides, *options = sys.argv[1:]
+cfg = common.load_config(config, None, options, overrides or None)
+cfg.model.pretrained = None
+assert cfg.train_cfg.rcnn.mask_pos_slots == 128  # the recipe's overrides
+torch.manual_seed(0)
+model = build_detector(cfg.model, train_cfg=cfg.train_cfg, test_cfg=cfg.test_cfg)
+model.train()
+rng = np.random.RandomState(0)
+img = torch.randn(2, 3, 128, 128)
+meta = [dict(img_shape=(128, 128, 3), pad_shape=(128, 128, 3), ori_shape=(128, 128, 3), scale_factor=1.0,
+             flip=False) for _ in range(2)]
+boxes, labels, masks = [], [], []
+for n in (3, 5):
+    xy = rng.randint(0, 80, size=(n, 2))
+    wh = rng.randint(16, 44, size=(n, 2))
+    b = np.concatenate([xy, np.minimum(xy + wh, 127)], 1).astype(np.float32)
+    m = np.zeros((n, 128, 128), np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(b.astype(int)):
+        m[i, y1:y2 + 1, x1:x2 + 1] = 1
+    boxes.append(torch.from_numpy(b))
+    labels.append(torch.from_numpy(rng.randint(1, 81, size=n)))
+    masks.append(m)
+seen = {}
+mt = importlib.import_module("mmdet.core.mask.mask_target")
+imresize, mask_loss = mt.mmcv.imresize, model.mask_head.loss
+
+
+def counting_loss(mask_pred, mask_targets, labels):
+    seen["positives"] = int((labels >= 0).sum())
+    return mask_loss(mask_pred, mask_targets, labels)
+
+
+def counting_imresize(*args, **kwargs):
+    seen["crops"] += 1
+    return imresize(*args, **kwargs)
+
+
+model.mask_head.loss, mt.mmcv.imresize = counting_loss, counting_imresize
+model.mask_head.register_forward_hook(lambda mod, inp, out: seen.__setitem__("rows", inp[0].shape[0]))
+
+
+def step(slots, backward=True):
+    model.train_cfg.rcnn.mask_pos_slots = slots
+    model.zero_grad()
+    seen["crops"] = 0
+    torch.manual_seed(1)
+    losses = model(img, meta, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
+    losses = {k: sum(v) if isinstance(v, list) else v for k, v in losses.items() if 'loss' in k}
+    if backward:
+        sum(losses.values()).backward()
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    return {k: float(v) for k, v in losses.items()}, grads, dict(seen)
+
+
+every, g0, s0 = step(0)
+slots_per_image = s0["rows"] // 2
+assert s0["rows"] == 2 * slots_per_image and s0["crops"] == s0["positives"] > 0, s0  # only the real rows cropped
+fit, g1, s1 = step(s0["positives"])
+assert s1["rows"] == s1["positives"] == s0["positives"] and s1["crops"] == s1["positives"], s1
+for k in every:
+    assert abs(fit[k] - every[k]) <= 1e-5 * abs(every[k]), (k, fit, every)
+for k in g0:
+    assert torch.allclose(g1[k], g0[k], rtol=1e-4, atol=1e-6), k
+cut, _, s2 = step(s0["positives"] - 2, backward=False)
+assert s2["rows"] == s2["crops"] == s0["positives"] - 2, s2
+assert cut["loss_mask"] != every["loss_mask"] and cut["loss_cls"] == every["loss_cls"], (cut, every)
+print(slots_per_image, s0["positives"], every["loss_mask"], fit["loss_mask"], cut["loss_mask"])
+"""
+
+
+def test_mask_rows_per_batch_keep_the_loss_and_crop_only_real_rows(gcnet):
+    """With the batch's positives <= mask_pos_slots the mask head runs on that many rows instead of every positive
+    slot of both images, with the same losses and gradients; the host crops a gt mask only for a row that holds a
+    positive (before: one per slot); fewer rows than positives change the mask loss (a random subset) only."""
+    root, _, _, _ = gcnet
+    r = load("gcnet-original")
+    config, *overrides = r.train.config_files(r.folder, Workspace(root / "ws").src)
+    out = subprocess.run([str(root / "ws" / "env" / "bin" / "python"), "-W", "ignore", "-c", SLOTS, config,
+                          (overrides or ["", ""])[1], *SMALL], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    slots_per_image, positives, *_ = out.stdout.split()
+    assert (int(slots_per_image), int(positives)) == (32, 12)  # measured: 64 rows before, 12 now
+
+
+def test_a_bad_mask_slot_count_is_a_one_line_error(gcnet):
+    root, env, _, _ = gcnet
+    synth_coco(root / "slots-data", images=2, size=128, val_images=1)
+    out = run_cli("train", "gcnet-original", "--workspace", str(root / "ws"), "--device", "cpu", "--img-scale", SCALE,
+                  "--data", str(root / "slots-data"), "--max-iters", "1", "--work-dir", str(root / "slots-bad"), "--",
+                  "--workers", "0", "--cfg-options", *SMALL, "train_cfg.rcnn.mask_pos_slots=-3", env=env, timeout=600)
+    assert out.returncode == 1, out.stderr[-3000:]  # the driver's usage error (exit 2), quoted by train
+    assert out.stderr.strip().splitlines()[-1].startswith(
+        "npuport: error: training failed (exit 2): train_cfg.rcnn.mask_pos_slots: -3 is not a row count; give a "
+        "whole number >= 1 (--cfg-options train_cfg.rcnn.mask_pos_slots=N)")

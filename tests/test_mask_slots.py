@@ -31,6 +31,10 @@ def test_every_positive_of_the_batch_when_they_fit():
     assert (rois[labels < 0, 1:] == 0).all()  # rows without a positive: empty boxes, nothing to pool
     for i, k in enumerate(kept):  # each image's mask targets read only its own rows' pixels
         assert ((k.pos_bboxes != 0).any(1) == ((image == i) & (labels >= 0))).all()
+        # and its pos_mask names them, so a host-side target (mmdet 0.x's crops) skips the others
+        assert k.pos_mask.dtype == torch.bool and torch.equal(k.pos_mask, (image == i) & (labels >= 0))
+        assert int(k.pos_mask.sum()) == [3, 5][i]
+    assert [len(r.pos_mask) for r in results] == [8, 8]  # the sampler's own results are left as they were
     assert [len(k.pos_bboxes) for k in kept] == [8, 8]
 
 
@@ -67,3 +71,13 @@ def test_static_no_sync_no_dynamic_no_int64():
 def test_a_bad_slot_count_is_a_one_line_usage_error(slots):
     with pytest.raises(UsageError, match=r"^train_cfg\.rcnn\.mask_pos_slots: .* give a whole number >= 1 \(--cfg-options"):
         mask_slots.select([result(3)], slots)
+
+
+def test_the_usage_error_names_the_config_s_own_option():
+    """mmdet 0.x (gcnet-original) keeps train_cfg at the config's top level: the hint says how to set it there."""
+    with pytest.raises(UsageError) as err:
+        mask_slots.batch_slots([result(3)], [range(3)], -1, option="train_cfg.rcnn.mask_pos_slots")
+    assert str(err.value) == ("train_cfg.rcnn.mask_pos_slots: -1 is not a row count; give a whole number >= 1 "
+                              "(--cfg-options train_cfg.rcnn.mask_pos_slots=N)")
+    with pytest.raises(UsageError, match=r"\(--cfg-options model\.train_cfg\.rcnn\.mask_pos_slots=N\)$"):
+        mask_slots.select([result(3)], 0)  # mmdet 2.x's, the default

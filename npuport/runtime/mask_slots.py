@@ -19,15 +19,20 @@ import torch
 from npuport.errors import UsageError
 
 
-def select(sampling_results: Sequence[Any], slots: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+OPTION = "model.train_cfg.rcnn.mask_pos_slots"  # as --cfg-options sets it in an mmdet 2.x config
+
+
+def select(sampling_results: Sequence[Any], slots: int,
+           option: str = OPTION) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pick the batch's mask rows: (rows, image, labels), each of length min(slots, images x positive slots).
 
     `rows` index the images' positive slots concatenated; `image` (int32) says whose each row is; `labels` are
-    the slots' gt labels, -1 where a row holds no positive (the static mask loss leaves those out).
+    the slots' gt labels, -1 where a row holds no positive (the static mask loss leaves those out). `option` is
+    how --cfg-options sets the slot count (mmdet 0.x keeps train_cfg at the config's top level).
     """
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise UsageError(f"train_cfg.rcnn.mask_pos_slots: {slots!r} is not a row count; give a whole number >= 1 "
-                         "(--cfg-options model.train_cfg.rcnn.mask_pos_slots=N)")
+                         f"(--cfg-options {option}=N)")
     masks = [res.pos_mask for res in sampling_results]
     per_image = masks[0].numel()
     if any(m.numel() != per_image for m in masks):
@@ -45,24 +50,28 @@ def select(sampling_results: Sequence[Any], slots: int) -> Tuple[torch.Tensor, t
     return rows, image, labels
 
 
-def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any],
-                slots: int) -> Tuple[torch.Tensor, torch.Tensor, List[Any], torch.Tensor]:
+def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any], slots: int,
+                option: str = OPTION) -> Tuple[torch.Tensor, torch.Tensor, List[Any], torch.Tensor]:
     """The mask head's rows for a batch: (rois (rows, 5), labels, per-image results, image).
 
     Rows without a positive are empty boxes (RoIAlign reads no pixel for them; the mask loss leaves them out).
     The per-image results are shallow copies of each image's sampling result holding all the selected rows as
     its positives, the other images' rows as empty boxes and the gt indices clamped into the image's gt count:
     mmdet's mask targets of each image are computed for every row (only its own read pixels), and
-    :func:`blend_targets` keeps each row's from its own image.
+    :func:`blend_targets` keeps each row's from its own image. Each copy's `pos_mask` says which rows hold a
+    positive of its image, so a host-side target (mmdet 0.x's crops) can skip the others.
     """
-    rows, image, labels = select(sampling_results, slots)
+    rows, image, labels = select(sampling_results, slots, option)
     boxes = torch.cat([res.pos_bboxes for res in sampling_results])[rows]
     gt_inds = torch.cat([res.pos_assigned_gt_inds for res in sampling_results])[rows]
-    boxes = boxes * (labels >= 0)[:, None].to(boxes.dtype)
+    real = labels >= 0
+    boxes = boxes * real[:, None].to(boxes.dtype)
     kept = []
     for i, (res, masks) in enumerate(zip(sampling_results, gt_masks)):
         res = copy.copy(res)
-        res.pos_bboxes = boxes * (image == i)[:, None].to(boxes.dtype)  # the other images' rows: empty boxes
+        own = image == i
+        res.pos_bboxes = boxes * own[:, None].to(boxes.dtype)  # the other images' rows: empty boxes
+        res.pos_mask = own & real
         res.pos_assigned_gt_inds = gt_inds.clamp(max=max(len(masks) - 1, 0))
         kept.append(res)
     rois = torch.cat([image[:, None].to(boxes.dtype), boxes], dim=1)

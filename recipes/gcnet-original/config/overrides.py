@@ -10,4 +10,5 @@ evaluation = dict(metric=['bbox', 'segm'])
 # npuport's static steps; lines marked npuport-static are left out of the recipe's dynamic variant
 # (npuport.recipe.variants)
 train_cfg = dict(num_gt_pad=100)  # npuport-static: static-gt-padding (gt boxes per image)
+train_cfg.update(rcnn=dict(mask_pos_slots=128))  # npuport-static: static-mask-slots (mask-head rows per batch; docs/static.md)
 data = dict(train=dict(gt_padding=100))  # npuport-static: static-host-gt-padding (= train_cfg.num_gt_pad)

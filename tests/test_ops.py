@@ -104,6 +104,21 @@ def test_roi_align_ext_calling_convention_writes_output():
     assert output[0, 0, 0, 0] > 36  # sampled from image 1, not image 0
 
 
+def test_roi_align_one_channel_input_is_not_copied():
+    """Mask targets pool (rows, 1, H, W) gt masks: the sparse mm reads them in place (it copied all rows x H x W
+    first while their (N, 1) view kept a stride of H x W on its size-1 dim), with the same numbers."""
+    feat = torch.rand(3, 1, 40, 48)
+    rois = torch.tensor([[0, 2.0, 3.0, 30.0, 20.0], [2, 5.0, 1.0, 9.0, 39.0], [1, 0.0, 0.0, 47.0, 39.0]])
+    output = feat.new_zeros((3, 1, 7, 7))
+    empty = feat.new_zeros(0)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        ops.roi_align_forward(feat, rois, output, empty, empty, 7, 7, 1.0, 0, 1, True)
+    copied = [e.input_shapes for e in prof.events() if e.name == "aten::copy_" and e.input_shapes
+              and e.input_shapes[0] and math.prod(e.input_shapes[0]) == feat.numel()]
+    assert not copied
+    torch.testing.assert_close(output.double(), reference_roi_align(feat, rois, 7, 7, 1.0, 0, True), rtol=1e-5, atol=1e-6)
+
+
 def test_roi_align_gradcheck_float64():
     torch.manual_seed(1)
     feat = torch.randn(2, 2, 5, 6, dtype=torch.float64, requires_grad=True)

@@ -141,6 +141,8 @@ def forward_cpu(input: torch.Tensor, rois: torch.Tensor, output: torch.Tensor, a
     dtype = _plan_dtype(input)
     n, c, h, w = input.shape
     flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
+    if c == 1:  # (N, 1) strided h*w on its size-1 dim: the sparse mm would copy all N first (mask targets)
+        flat = flat.reshape(-1)[:, None]
     plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
     output.zero_()  # a RoI with an empty sampling grid pools 0; only the others are written below
     with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too

@@ -31,9 +31,7 @@ CATEGORIES = (
 SPLITS = ("train2017", "val2017")
 JPEG_QUALITY = 90
 VAL_ID_OFFSET = 1_000_000  # val image ids never collide with train ids
-
-
-DEFAULT_OBJECTS = (2, 5)
+DEFAULT_OBJECTS = (2, 5)  # shapes per image, fewest and most
 MAX_OBJECTS = 50
 
 

@@ -5,8 +5,8 @@ npuport's rewriter adds ``npuport.runtime.timing.record(runner)`` at the end of
 (the run contract, npuport.contract) and, once the warm-up iterations are done, logs
 ``npuport-fps iter=N fps=F`` every NPUPORT_FPS_EVERY iterations.
 
-The cost per call is two clock reads (wall and process CPU time), a few attribute reads and one buffered line; the device
-is synchronized only when NPUPORT_TIMING_SYNC=1.
+The cost per call is two clock reads (wall and process CPU time), a few attribute reads and one buffered line;
+the device is synchronized only when NPUPORT_TIMING_SYNC=1.
 """
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ the driver appends one JSON line per training iteration to WORK_DIR/METRICS_FILE
     {"iter": 7, "time": 0.41, "samples": 2, "world_size": 8, "loss": 1.93, "cpu": 0.77}
 
 (time: seconds of that iteration; samples: per device; loss: a float or null; cpu: the process's CPU seconds in
-the iteration, all its threads, absent for the first: on a shared machine it moves less with the load than time)
+the iteration, all its threads, absent for the first: on a shared machine it moves less with the load than time;
+and the ROW_KEYS a static step logged beside its losses, e.g. "mask_rows": 18, "mask_positives": 18)
 and writes WORK_DIR/RUN_FILE, one JSON object (versions, samples_per_device, accuracy keys such as acc1 or
 bbox_mAP), at the end. npuport reads
 both into WORK_DIR/RESULTS_FILE. FPS = samples per device x world size / seconds, over the iterations after the
@@ -33,6 +34,9 @@ WARMUP_ENV = "NPUPORT_WARMUP_ITERS"
 DEFAULT_WARMUP = 5
 LAUNCHERS = ("none", "pytorch")
 END_DIR_ENV = "NPUPORT_END_DIR"  # set by the launcher: each rank marks there how far its end (leave) got
+# what a static step logs beside its losses, copied into the metrics line: how many of the mask head's fixed rows
+# per batch held a positive, and how many positives the batch had (more than the rows: some were left out)
+ROW_KEYS = ("mask_rows", "mask_positives")
 LEAVE_TIMEOUT = 60.0  # seconds a rank waits, after the final barrier, for every rank to destroy its group
 
 
@@ -43,11 +47,13 @@ def warmup_iters(environ: Optional[Mapping[str, str]] = None) -> int:
 
 
 def metrics_row(iteration: int, seconds: float, samples: int, world_size: int, loss: Optional[float],
-                cpu: Optional[float] = None) -> Dict[str, Any]:
-    """One line of METRICS_FILE (a non-finite loss is written as NaN/Infinity: the reader fails the run)."""
+                cpu: Optional[float] = None, rows: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
+    """One line of METRICS_FILE (a non-finite loss is written as NaN/Infinity: the reader fails the run);
+    `rows`: the ROW_KEYS logged this iteration."""
     row = {"iter": iteration, "time": seconds, "samples": samples, "world_size": world_size, "loss": loss}
     if cpu is not None:
         row["cpu"] = cpu
+    row.update(rows or {})
     return row
 
 
@@ -58,9 +64,10 @@ def open_metrics(work_dir: str) -> TextIO:
 
 
 def append_metrics(stream: TextIO, iteration: int, seconds: float, samples: int, world_size: int,
-                   loss: Optional[float], cpu: Optional[float] = None) -> None:
+                   loss: Optional[float], cpu: Optional[float] = None,
+                   rows: Optional[Mapping[str, float]] = None) -> None:
     """One metrics line, flushed: a reader (the progress bar, a killed run's results) sees whole lines."""
-    stream.write(json.dumps(metrics_row(iteration, seconds, samples, world_size, loss, cpu)) + "\n")
+    stream.write(json.dumps(metrics_row(iteration, seconds, samples, world_size, loss, cpu, rows)) + "\n")
     stream.flush()
 
 

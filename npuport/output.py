@@ -50,7 +50,11 @@ def train_text(res, dry_run: bool) -> str | None:
     if dry_run:
         return res.plan.describe()
     if res.results is not None:
-        return f"{res.table}\nresults: {res.work_dir / RESULTS_FILE}"
+        from .results.report import mask_rows_note
+
+        rows = res.results.get("mask_rows")
+        note = f"\n{mask_rows_note(rows)}" if rows else ""
+        return f"{res.table}{note}\nresults: {res.work_dir / RESULTS_FILE}"
     return None
 
 

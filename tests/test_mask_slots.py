@@ -81,3 +81,21 @@ def test_the_usage_error_names_the_config_s_own_option():
                               "(--cfg-options train_cfg.rcnn.mask_pos_slots=N)")
     with pytest.raises(UsageError, match=r"\(--cfg-options model\.train_cfg\.rcnn\.mask_pos_slots=N\)$"):
         mask_slots.select([result(3)], 0)  # mmdet 2.x's, the default
+
+
+def test_usage_counts_the_rows_used_and_the_batch_s_positives():
+    results = [result(6, image=0), result(2, image=1), result(7, image=2)]
+    _, labels, _, _ = mask_slots.batch_slots(results, [range(3)] * 3, 6)
+    used = mask_slots.usage(labels, results)
+    assert {k: float(v) for k, v in used.items()} == {"mask_rows": 6.0, "mask_positives": 15.0}  # 9 left out
+    _, labels, _, _ = mask_slots.batch_slots(results, [range(3)] * 3, 20)
+    assert {k: float(v) for k, v in mask_slots.usage(labels, results).items()} == {"mask_rows": 15.0,
+                                                                                   "mask_positives": 15.0}
+
+
+def test_configured_finds_the_rows_where_each_mmdet_keeps_them():
+    assert mask_slots.configured({"model": {"train_cfg": {"rcnn": {"mask_pos_slots": 128}}}}) == (
+        "model.train_cfg.rcnn.mask_pos_slots", 128)
+    assert mask_slots.configured({"train_cfg": {"rcnn": {"mask_pos_slots": 40}}}) == ("train_cfg.rcnn.mask_pos_slots", 40)
+    assert mask_slots.configured({"model": {"train_cfg": {"rcnn": {}}}}) is None  # a dynamic tree
+    assert mask_slots.configured({"train_cfg": None, "model": {"train_cfg": {"rcnn": {"mask_pos_slots": True}}}}) is None

@@ -16,7 +16,7 @@ from npuport.errors import NpuportError
 from npuport.recipe.model import Reference
 from npuport.results.fps import compute_fps, read_metrics
 from npuport.results.progress import Progress, follow
-from npuport.results.report import build_results, losses_finite, read_results, write_results
+from npuport.results.report import build_results, losses_finite, mask_rows_note, read_results, write_results
 from npuport.results.table import format_table
 
 
@@ -76,11 +76,32 @@ def test_results_fields_and_atomic_write(tmp_path: Path) -> None:
     assert data["segm_mAP"] == 0.31 and "bbox_mAP" not in data and "acc1" not in data
     assert data["versions"]["mmcv"] == "1.3.8" and data["lock_hash"] == "ab" * 32
     assert data["command"] == ["npuport", "train", "solov1"] and data["created"].endswith("+00:00")
+    assert "mask_rows" not in data  # no static mask head logged its rows
 
     path = tmp_path / "work" / "results.json"
     write_results(path, data)
     assert read_results(path) == data
     assert os.listdir(path.parent) == ["results.json"]
+
+
+def test_mask_rows_padding_and_positives_left_out() -> None:
+    """A static mask head's logged rows become a summary, and the train output says what to change."""
+    info = {"mask_pos_slots": 128, "mask_pos_slots_option": "model.train_cfg.rcnn.mask_pos_slots"}
+    records = [{**rec(i, 1.0), "mask_rows": rows, "mask_positives": rows} for i, rows in enumerate([13.0, 18.0, 14.0], 1)]
+    data = build_results("gcnet", "cpu", 1, 2, records, 1, info, {}, "ab" * 32, [])
+    assert data["mask_rows"] == {"slots": 128, "option": "model.train_cfg.rcnn.mask_pos_slots", "iters": 3,
+                                 "max": 18.0, "mean": 15.0, "positives_max": 18.0, "over": 0}
+    note = mask_rows_note(data["mask_rows"])
+    assert note.startswith("mask head: at most 18 of its 128 rows per batch held a positive (mean 15.0); the rest is "
+                           "padding") and "`npuport train ... -- --cfg-options model.train_cfg.rcnn.mask_pos_slots=N`" in note
+
+    records[1].update(mask_rows=128.0, mask_positives=151.0)  # a batch with more positives than rows
+    rows = build_results("gcnet", "cpu", 1, 2, records, 1, info, {}, "ab" * 32, [])["mask_rows"]
+    assert (rows["over"], rows["positives_max"], rows["max"]) == (1, 151.0, 128.0)
+    assert mask_rows_note(rows).startswith("mask head: 1 of 3 batches had more positives than its 128 rows (up to 151), "
+                                           "and the mask loss left the rest out: raise model.train_cfg.rcnn.mask_pos_slots")
+    half = {**data["mask_rows"], "max": 100.0}
+    assert mask_rows_note(half) == "mask head: at most 100 of its 128 rows per batch held a positive (mean 15.0)"
 
 
 def test_failed_replace_leaves_no_temp_file(tmp_path: Path) -> None:

@@ -127,9 +127,9 @@ class FakeRunner:
         self.log_buffer = LogBuffer()
         self.logger = Logger()
 
-    def step(self, seconds, samples=2, loss=1.5):
+    def step(self, seconds, samples=2, loss=1.5, **log_vars):
         """One iteration as IterTimerHook leaves it: time in log_buffer, outputs set."""
-        self.outputs = {"num_samples": samples, "log_vars": {"loss": loss}}
+        self.outputs = {"num_samples": samples, "log_vars": {"loss": loss, **log_vars}}
         self.log_buffer.val_history.setdefault("time", []).append(seconds)
         timing.record(self)
         self.iter += 1
@@ -174,6 +174,16 @@ def test_metrics_carry_the_iterations_cpu_seconds(tmp_path, timing_env):
     rows = [json.loads(line) for line in (tmp_path / timing.METRICS_FILE).read_text().splitlines()]
     assert "cpu" not in rows[0]
     assert 0.3 <= rows[1]["cpu"] < 1.0 and rows[2]["cpu"] < 0.1, rows
+
+
+def test_metrics_carry_the_rows_a_static_step_logged(tmp_path, timing_env):
+    """mask_rows / mask_positives logged beside the losses reach the metrics line; other log vars do not."""
+    runner = FakeRunner(tmp_path)
+    runner.step(0.1, mask_rows=18.0, mask_positives=21.0, loss_mask=0.4, acc=91.0)
+    runner.step(0.1)
+    rows = [json.loads(line) for line in (tmp_path / timing.METRICS_FILE).read_text().splitlines()]
+    assert rows[0]["mask_rows"] == 18.0 and rows[0]["mask_positives"] == 21.0
+    assert not {"loss_mask", "acc"} & set(rows[0]) and "mask_rows" not in rows[1]
 
 
 def test_no_fps_during_warmup(tmp_path, timing_env):

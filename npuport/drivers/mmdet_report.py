@@ -26,6 +26,7 @@ def finish(runner: Any, run: Callable[[], None], model: Any, cfg: Any, args: Any
     result: Dict[str, Any] = {}
     if dist.rank == 0:
         result = run_summary(runner, summary, args, dist, samples_per_device)
+        result.update(mask_pos_slots(cfg))
         if args.validate:
             if args.score_thr is not None:
                 common.set_score_thr(cfg, args.score_thr)
@@ -57,6 +58,14 @@ def run_summary(runner: Any, summary: Dict[str, Any], args: Any, dist: Any, samp
         "device": runtime.device_type(),
         "versions": common.versions(),
     }
+
+
+def mask_pos_slots(cfg: Any) -> Dict[str, Any]:
+    """The mask head's fixed rows per batch and the option that sets them, for the results' padding note."""
+    from npuport.runtime import mask_slots
+
+    found = mask_slots.configured(cfg)
+    return {"mask_pos_slots": found[1], "mask_pos_slots_option": found[0]} if found else {}
 
 
 def end_process_group(dist: Any) -> None:

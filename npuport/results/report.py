@@ -53,6 +53,8 @@ def build_results(recipe_name: str, device: str, world_size: int, samples_per_de
         "losses_finite": losses_finite(records),
     }
     data.update({k: run_info[k] for k in ACCURACY_KEYS if run_info.get(k) is not None})
+    if (rows := mask_rows(records, run_info)) is not None:
+        data["mask_rows"] = rows
     data.update({
         "versions": dict(versions),
         "lock_hash": lock_hash,
@@ -60,6 +62,40 @@ def build_results(recipe_name: str, device: str, world_size: int, samples_per_de
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     return finite_or_none(data)
+
+
+def mask_rows(records: list[dict], run_info: dict) -> dict | None:
+    """How a static mask head's fixed rows per batch were used (rank 0's batches), or None when none were logged:
+    `max` and `mean` rows that held a positive, `over`: the batches with more positives than rows."""
+    logged = [r for r in records if isinstance(r.get("mask_rows"), (int, float))]
+    if not logged:
+        return None
+    used = [r["mask_rows"] for r in logged]
+    positives = [r["mask_positives"] for r in logged if isinstance(r.get("mask_positives"), (int, float))]
+    return {
+        "slots": run_info.get("mask_pos_slots"),
+        "option": run_info.get("mask_pos_slots_option"),
+        "iters": len(logged),
+        "max": max(used),
+        "mean": math.fsum(used) / len(used),
+        "positives_max": max(positives, default=None),
+        "over": sum(1 for r in logged if r.get("mask_positives", 0) > r["mask_rows"]),
+    }
+
+
+def mask_rows_note(rows: dict) -> str:
+    """One line on the mask rows for the train output: positives left out, or how much of the rows was padding."""
+    slots, option = rows.get("slots"), rows.get("option") or "mask_pos_slots"
+    its = f"its {slots}" if slots else "its"
+    how = f"`npuport train ... -- --cfg-options {option}=N`"
+    if rows["over"]:
+        return (f"mask head: {rows['over']} of {rows['iters']} batches had more positives than {its} rows (up to "
+                f"{rows['positives_max']:g}), and the mask loss left the rest out: raise {option} ({how})")
+    line = f"mask head: at most {rows['max']:g} of {its} rows per batch held a positive (mean {rows['mean']:.1f})"
+    if slots and rows["max"] <= slots / 2:
+        line += (f"; the rest is padding that costs as much as a real row: a smaller {option} fits this data "
+                 f"({how}; a batch with more positives than rows leaves the rest out of the mask loss)")
+    return line
 
 
 def write_results(path: Path, data: dict) -> Path:

@@ -12,7 +12,7 @@ One top-k over a float key: no data-dependent shape, no host read, no int64 arit
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -20,6 +20,7 @@ from npuport.errors import UsageError
 
 
 OPTION = "model.train_cfg.rcnn.mask_pos_slots"  # as --cfg-options sets it in an mmdet 2.x config
+OPTIONS = (OPTION, "train_cfg.rcnn.mask_pos_slots")  # mmdet 2.x, then 0.x / 1.x (train_cfg at the top level)
 
 
 def select(sampling_results: Sequence[Any], slots: int,
@@ -76,6 +77,24 @@ def batch_slots(sampling_results: Sequence[Any], gt_masks: Sequence[Any], slots:
         kept.append(res)
     rois = torch.cat([image[:, None].to(boxes.dtype), boxes], dim=1)
     return rois, labels, kept, image
+
+
+def usage(labels: torch.Tensor, sampling_results: Sequence[Any]) -> Dict[str, torch.Tensor]:
+    """What a static step logs beside its losses (npuport.contract.ROW_KEYS, in the losses' one host read): the
+    rows that held a positive, and the batch's positives (more than the rows: the rest were left out)."""
+    positives = torch.stack([res.pos_mask.sum(dtype=torch.float32) for res in sampling_results]).sum()
+    return {"mask_rows": (labels >= 0).sum(dtype=torch.float32), "mask_positives": positives}
+
+
+def configured(cfg: Any) -> Optional[Tuple[str, int]]:
+    """(option, rows) of a config whose mask head runs on fixed rows per batch (`mask_pos_slots`), else None."""
+    for option in OPTIONS:
+        node = cfg
+        for key in option.split("."):
+            node = node.get(key) if hasattr(node, "get") else None
+        if isinstance(node, int) and not isinstance(node, bool):
+            return option, node
+    return None
 
 
 def blend_targets(targets: torch.Tensor, image: torch.Tensor, images: int) -> torch.Tensor:

@@ -116,6 +116,12 @@ def _loss(outputs: Any) -> Optional[float]:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _rows(outputs: Any) -> Dict[str, float]:
+    """The contract's ROW_KEYS that a static step logged this iteration (already floats in log_vars)."""
+    log_vars = (outputs.get("log_vars") or {}) if isinstance(outputs, dict) else {}
+    return {k: float(log_vars[k]) for k in contract.ROW_KEYS if isinstance(log_vars.get(k), (int, float))}
+
+
 def record(runner: Any) -> Optional[float]:
     """Record the train iteration that just ended; return its time in seconds (None if unknown).
 
@@ -147,20 +153,20 @@ def record(runner: Any) -> Optional[float]:
     if rec.rank != 0:
         return elapsed
     iteration = int(current if current is not None else len(rec.times) - 1) + 1
-    _write(runner, rec, iteration, elapsed, samples, loss, cpu)
+    _write(runner, rec, iteration, elapsed, samples, loss, cpu, _rows(outputs))
     if rec.measured_iters and rec.measured_iters % rec.every == 0:
         _log(runner, f"{FPS_TAG} iter={iteration} fps={rec.fps():.3f} world_size={rec.world_size}")
     return elapsed
 
 
 def _write(runner: Any, rec: Recorder, iteration: int, seconds: float, samples: int, loss: Optional[float],
-           cpu: Optional[float]) -> None:
+           cpu: Optional[float], rows: Dict[str, float]) -> None:
     if rec.stream is None:
         work_dir = getattr(runner, "work_dir", None)
         if not work_dir:
             return
         rec.stream = contract.open_metrics(work_dir)
-    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss, cpu)
+    contract.append_metrics(rec.stream, iteration, seconds, samples, rec.world_size, loss, cpu, rows)
 
 
 def _log(runner: Any, line: str) -> None:

@@ -105,6 +105,11 @@ def test_train_on_the_real_upstream(gcnet, npus):
     assert res["versions"]["mmcv"] == "0.2.16" and res["versions"]["mmdet"].startswith("0.6.0")
     # one checkpoint, at the end, when asked; none otherwise (a run of --max-iters is for FPS)
     assert len(list(work.glob("epoch_*.pth"))) == (1 if npus == 1 else 0)
+    # the static mask head's rows per batch: how many held a positive, in results.json and in one line of output
+    rows = res["mask_rows"]
+    assert (rows["slots"], rows["option"], rows["iters"]) == (128, "train_cfg.rcnn.mask_pos_slots", 6), rows
+    assert 0 < rows["mean"] <= rows["max"] <= rows["positives_max"] <= 128 and rows["over"] == 0, rows
+    assert f"mask head: at most {rows['max']:g} of its 128 rows per batch held a positive" in out.stdout
     if npus == 1:  # Mask R-CNN: bbox and segm, beside the reference's bbox mAP
         assert 0 <= res["bbox_mAP"] <= 1 and 0 <= res["segm_mAP"] <= 1 and f"{res['bbox_mAP']:.4g}" in out.stdout
     else:
@@ -204,6 +209,7 @@ def step(slots, backward=True):
     seen["crops"] = 0
     torch.manual_seed(1)
     losses = model(img, meta, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
+    seen.update({k: float(v) for k, v in losses.items() if k in ("mask_rows", "mask_positives")})  # logged
     losses = {k: sum(v) if isinstance(v, list) else v for k, v in losses.items() if 'loss' in k}
     if backward:
         sum(losses.values()).backward()
@@ -222,6 +228,7 @@ for k in g0:
     assert torch.allclose(g1[k], g0[k], rtol=1e-4, atol=1e-6), k
 cut, _, s2 = step(s0["positives"] - 2, backward=False)
 assert s2["rows"] == s2["crops"] == s0["positives"] - 2, s2
+assert (s2["mask_rows"], s2["mask_positives"]) == (s0["positives"] - 2, s0["positives"]), s2  # 2 left out
 assert cut["loss_mask"] != every["loss_mask"] and cut["loss_cls"] == every["loss_cls"], (cut, every)
 print(slots_per_image, s0["positives"], every["loss_mask"], fit["loss_mask"], cut["loss_mask"])
 """

@@ -123,7 +123,12 @@ def test_batch_targets_are_the_per_image_targets_blended():
         results.append(res)
     rois, labels, kept, image = mask_slots.batch_slots(results, gt_masks, 12)
     want = mask_slots.blend_targets(per_image_targets(kept, gt_masks, 7), image, 3)
+    census = Census(warmup=0)
+    census.begin()
     got = mask_slots.batch_targets(rois, kept, image, gt_masks, 7)
+    census.end()
+    measured = census.report()["measured"]
+    assert (measured["dynamic"], measured["syncs"], measured["int64"]) == (0, 0, 0)
     assert got.shape == (12, 7, 7) and torch.equal(got, want)
     assert got[labels >= 0].sum() > 0 and got[labels < 0].sum() == 0
     # masks of several sizes, or not bitmaps: None, the per-image targets then

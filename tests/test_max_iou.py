@@ -56,7 +56,8 @@ def test_overlaps_and_maxima_are_the_single_calls(real, chunk):
     assert torch.equal(got, whole)
     assert torch.equal(max_iou.overlaps(Scaled(), gts, anchors, chunk), whole)  # per block through the calculator
     box_max, box_arg, gt_max, gt_arg = max_iou.maxima(whole, chunk)
-    for a, b in zip((box_max, box_arg, gt_max, gt_arg), (*whole.max(dim=0), *whole.max(dim=1))):
+    assert gt_arg.dtype == torch.int32  # no int64 arithmetic for the blocks' offsets
+    for a, b in zip((box_max, box_arg, gt_max, gt_arg.long()), (*whole.max(dim=0), *whole.max(dim=1))):
         assert torch.equal(a, b)
     if real < 100:  # the padded gts overlap nothing: every anchor ties at 0, the first index wins
         assert (gt_arg[real:] == 0).all()
@@ -83,6 +84,21 @@ def test_last_claims_are_the_static_assigners(assign_all):
     claims = claims & (gt_max >= 0.3)[:, None]
     numbers = torch.arange(1, len(gts) + 1, dtype=torch.int32)[:, None]
     want = (claims.int() * numbers).max(dim=0)[0]
-    got = max_iou.last_claims(overlaps, gt_max, gt_arg, 0.3, assign_all, 1000)
+    got = max_iou.last_claims(overlaps, gt_max, gt_arg.int(), 0.3, assign_all, 1000)
     assert got.dtype == torch.int32 and torch.equal(got, want)
     assert (got > 0).any() and (got == 0).any()
+
+
+def test_no_sync_no_dynamic_no_int64():
+    from npuport.runtime.census import Census
+
+    gts, anchors = problem(3)
+    census = Census(warmup=0)
+    census.begin()
+    overlaps = max_iou.overlaps(BboxOverlaps2D(), gts, anchors, 4096)
+    _, _, gt_max, gt_arg = max_iou.maxima(overlaps, 4096)
+    for assign_all in (True, False):
+        max_iou.last_claims(overlaps, gt_max, gt_arg, 0.3, assign_all, 4096)
+    census.end()
+    measured = census.report()["measured"]
+    assert measured["ops"] > 30 and (measured["dynamic"], measured["syncs"], measured["int64"]) == (0, 0, 0)

@@ -47,7 +47,11 @@ def overlaps(calculator: Callable[..., torch.Tensor], gt_bboxes: torch.Tensor, b
 
 
 def maxima(overlaps: torch.Tensor, chunk: int = CHUNK) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`overlaps.max(dim=0)` and `overlaps.max(dim=1)`, values and indices, a block of boxes at a time."""
+    """`overlaps.max(dim=0)` and `overlaps.max(dim=1)`, values and indices, a block of boxes at a time.
+
+    The gts' indices come as int32 (the blocks' offsets added in int32: no int64 arithmetic, which many NPU
+    kernels lack and a census counts); the boxes' as `max` gives them.
+    """
     gts, boxes = overlaps.shape
     box_max = overlaps.new_empty(boxes)
     box_arg = torch.empty(boxes, dtype=torch.long, device=overlaps.device)
@@ -56,6 +60,7 @@ def maxima(overlaps: torch.Tensor, chunk: int = CHUNK) -> Tuple[torch.Tensor, to
         block = overlaps[:, start:start + chunk]
         box_max[start:start + chunk], box_arg[start:start + chunk] = block.max(dim=0)
         value, index = block.max(dim=1)
+        index = index.to(torch.int32)
         if gt_max is None:
             gt_max, gt_arg = value, index
         else:  # a later block wins only when strictly larger: a tie keeps the first index
@@ -83,7 +88,8 @@ def last_claims(overlaps: torch.Tensor, gt_max: torch.Tensor, gt_arg: torch.Tens
             claims = overlaps[:, start:start + chunk] == wanted
         else:
             end = min(start + chunk, boxes)
-            claims = (torch.arange(start, end, device=overlaps.device)[None, :] == gt_arg[:, None]) & qualified
+            claims = torch.arange(start, end, device=overlaps.device, dtype=gt_arg.dtype)[None, :] == gt_arg[:, None]
+            claims = claims & qualified
         last[start:start + chunk] = torch.where(claims, numbers, 0).amax(dim=0)
     return last
 

@@ -2,8 +2,9 @@
 
 With the ground truth padded to a fixed count (gcnet's `static-gt-padding`: 100 gts) the RPN's assigner works
 on a 100 x 160k matrix an image at 800x800, and each of its intermediates (the IoU's corners, widths, areas;
-the maxima; the low-quality claims) is a 16M-element pass through memory. Here each block of 4096 boxes goes
-through every step while it is in the cache. The numbers are those of the single call (`torch.equal`): the
+the maxima; the low-quality claims) is a 16M-element pass through memory. Here every pass works on a block of
+4096 boxes at a time, so its intermediates stay in the cache; only the IoU matrix itself goes through memory,
+written once and read by the maxima and by the claims. The numbers are those of the single call (`torch.equal`): the
 same IEEE operations on the same elements, the maxima combined so that a tie keeps the first index, as
 `Tensor.max(dim)` does. Called by gcnet's `static-assign-chunks` on a CPU only; an NPU or GPU keeps the
 single call (one kernel each, static shapes).

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from npuport.errors import UsageError
-from npuport.runtime.roi_align import roi_align
+from npuport.runtime.portable import is_npu
+from npuport.runtime.roi_align import pool_taps, roi_align
 
 
 OPTION = "model.train_cfg.rcnn.mask_pos_slots"  # as --cfg-options sets it in an mmdet 2.x config
@@ -91,11 +92,13 @@ def blend_targets(targets: torch.Tensor, image: torch.Tensor, images: int) -> to
 
 def batch_targets(rois: torch.Tensor, kept: Sequence[Any], image: torch.Tensor, gt_masks: Sequence[Any],
                   mask_size: Any) -> Optional[torch.Tensor]:
-    """The batch's mask targets in one pass: each row's gt mask gathered once, one RoIAlign for all the rows.
+    """The batch's mask targets in one pass: one RoIAlign for all the rows.
 
     The numbers of mmdet's per-image `mask_target` on :func:`batch_slots`' results (as gcnet's
     `static-mask-target` computes it: the gt masks gathered, cast to float and cropped by RoIAlign, sampling
     ratio 0, aligned) blended by :func:`blend_targets`, which gathered and cast every row's mask once per image.
+    On a CPU (or GPU) the RoIAlign reads each row's taps straight from its gt's uint8 mask (`pool_taps`), so no
+    mask is gathered or cast whole; on an NPU the rows' masks are gathered and cast once.
     `rois` and `kept` are :func:`batch_slots`' (boxes and, per image, the gt indices clamped into its count).
     None when the images' masks are not all non-empty bitmaps of one size (`.masks` an (n, H, W) array): then
     the per-image targets and :func:`blend_targets`.
@@ -114,9 +117,14 @@ def batch_targets(rois: torch.Tensor, kept: Sequence[Any], image: torch.Tensor, 
     index = first.index_select(0, image) + gt.to(torch.int32)  # the row's gt among the batch's masks
     xs = rois[:, [1, 3]].clamp(0, width)
     ys = rois[:, [2, 4]].clamp(0, height)
-    boxes = torch.stack([torch.arange(rois.size(0), device=device).to(xs.dtype), xs[:, 0], ys[:, 0], xs[:, 1],
-                         ys[:, 1]], dim=1)
-    masks = torch.cat([torch.from_numpy(a) for a in arrays]).to(device).index_select(0, index).to(boxes.dtype)
+    masks = torch.cat([torch.from_numpy(a) for a in arrays]).to(device)
     size = tuple(mask_size) if isinstance(mask_size, (tuple, list)) else (mask_size, mask_size)
-    targets = roi_align(masks[:, None], boxes, size, 1.0, 0, True).squeeze(1)
-    return (targets >= 0.5).float()
+    if is_npu(masks):  # npu_roi_align takes a float input: the rows' masks gathered and cast, once
+        boxes = torch.stack([torch.arange(rois.size(0), device=device).to(xs.dtype), xs[:, 0], ys[:, 0], xs[:, 1],
+                             ys[:, 1]], dim=1)
+        masks = masks.index_select(0, index).to(boxes.dtype)
+        targets = roi_align(masks[:, None], boxes, size, 1.0, 0, True)
+    else:  # each row pooled straight from its gt's uint8 mask: only the taps are read and cast
+        boxes = torch.stack([index.to(xs.dtype), xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], dim=1)
+        targets = pool_taps(masks[:, None], boxes, size, 1.0, 0, True)
+    return (targets.squeeze(1) >= 0.5).float()

@@ -99,3 +99,57 @@ def test_configured_finds_the_rows_where_each_mmdet_keeps_them():
     assert mask_slots.configured({"train_cfg": {"rcnn": {"mask_pos_slots": 40}}}) == ("train_cfg.rcnn.mask_pos_slots", 40)
     assert mask_slots.configured({"model": {"train_cfg": {"rcnn": {}}}}) is None  # a dynamic tree
     assert mask_slots.configured({"train_cfg": None, "model": {"train_cfg": {"rcnn": {"mask_pos_slots": True}}}}) is None
+
+
+class Bitmaps:
+    """An image's gt masks as mmdet's BitmapMasks holds them: an (n, H, W) uint8 array and the size."""
+
+    def __init__(self, masks):
+        self.masks, self.height, self.width = masks, masks.shape[1], masks.shape[2]
+
+    def __len__(self):
+        return len(self.masks)
+
+
+def per_image_targets(kept, gt_masks, size):
+    """Each image's targets over all the rows, as gcnet's `static-mask-target` computes them."""
+    from npuport.runtime.roi_align import roi_align
+
+    out = []
+    for res, masks in zip(kept, gt_masks):
+        xs = res.pos_bboxes[:, [0, 2]].clamp(0, masks.width)
+        ys = res.pos_bboxes[:, [1, 3]].clamp(0, masks.height)
+        rois = torch.stack([torch.arange(len(xs)).float(), xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], dim=1)
+        gathered = torch.from_numpy(masks.masks).index_select(0, res.pos_assigned_gt_inds).float()
+        out.append((roi_align(gathered[:, None], rois, (size, size), 1.0, 0, True).squeeze(1) >= 0.5).float())
+    return torch.cat(out)
+
+
+def test_batch_targets_are_the_per_image_targets_blended():
+    np = pytest.importorskip("numpy")
+    rng = np.random.RandomState(0)
+    gt_masks = []
+    for count in (3, 5, 4):  # gt counts differ: each image's masks start further along the batch's
+        masks = (rng.rand(count, 48, 64) < 0.5).astype(np.uint8)
+        masks[:, 10:30, 8:40] = 1
+        gt_masks.append(Bitmaps(masks))
+    results = []
+    for i, count in enumerate((3, 5, 4)):
+        res = result([5, 7, 2][i], slots=8, gts=count, image=i)
+        corner = torch.from_numpy(rng.rand(8, 2).astype(np.float32)) * 40 - 5  # some boxes cross the border
+        res.pos_bboxes = torch.cat([corner, corner + torch.from_numpy(rng.rand(8, 2).astype(np.float32)) * 40 + 1], 1)
+        results.append(res)
+    rois, labels, kept, image = mask_slots.batch_slots(results, gt_masks, 12)
+    want = mask_slots.blend_targets(per_image_targets(kept, gt_masks, 7), image, 3)
+    census = Census(warmup=0)
+    census.begin()
+    got = mask_slots.batch_targets(rois, kept, image, gt_masks, 7)
+    census.end()
+    measured = census.report()["measured"]
+    assert (measured["dynamic"], measured["syncs"], measured["int64"]) == (0, 0, 0)
+    assert got.shape == (12, 7, 7) and torch.equal(got, want)
+    assert got[labels >= 0].sum() > 0 and got[labels < 0].sum() == 0
+    # masks of several sizes, or not bitmaps: None, the per-image targets then
+    other = [gt_masks[0], Bitmaps(np.zeros((5, 48, 32), np.uint8)), gt_masks[2]]
+    assert mask_slots.batch_targets(rois, kept, image, other, 7) is None
+    assert mask_slots.batch_targets(rois, kept, image, [range(3)] * 3, 7) is None

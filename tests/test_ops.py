@@ -119,6 +119,23 @@ def test_roi_align_one_channel_input_is_not_copied():
     torch.testing.assert_close(output.double(), reference_roi_align(feat, rois, 7, 7, 1.0, 0, True), rtol=1e-5, atol=1e-6)
 
 
+def test_pool_taps_reads_a_uint8_input_with_the_float_numbers():
+    """Mask targets of uint8 gt masks: only the bins' taps are cast, the sums those of the input cast whole."""
+    from npuport.runtime.roi_align import pool_taps
+
+    g = torch.Generator().manual_seed(0)
+    masks = (torch.rand(6, 1, 50, 64, generator=g) < 0.5).to(torch.uint8)
+    corner = torch.rand(40, 2, generator=g) * 60 - 5
+    boxes = torch.cat([corner, corner + torch.rand(40, 2, generator=g) * 50], 1)  # many sampling grids, some past the edge
+    rois = torch.cat([torch.randint(0, 6, (40, 1), generator=g).float(), boxes], 1)
+    rois[:4, 1:] = 0  # empty boxes read nothing
+    whole = masks.float().new_zeros((40, 1, 28, 28))
+    empty = whole.new_zeros(0)
+    ops.roi_align_forward(masks.float(), rois, whole, empty, empty, 28, 28, 1.0, 0, 1, True)
+    taps = pool_taps(masks, rois, (28, 28), 1.0, 0, True)
+    assert taps.dtype == torch.float32 and torch.equal(taps, whole) and whole[4:].sum() > 0 and not whole[:4].any()
+
+
 def test_roi_align_gradcheck_float64():
     torch.manual_seed(1)
     feat = torch.randn(2, 2, 5, 6, dtype=torch.float64, requires_grad=True)

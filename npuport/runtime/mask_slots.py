@@ -14,9 +14,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from npuport.errors import UsageError
+from npuport.runtime.portable import is_npu
+from npuport.runtime.roi_align import pool_taps, roi_align
 
 
 OPTION = "model.train_cfg.rcnn.mask_pos_slots"  # as --cfg-options sets it in an mmdet 2.x config
@@ -104,3 +107,43 @@ def blend_targets(targets: torch.Tensor, image: torch.Tensor, images: int) -> to
     for i in range(1, images):
         out = torch.where((image == i).view(-1, *[1] * (per.dim() - 2)), per[i], out)
     return out
+
+
+def batch_targets(rois: torch.Tensor, kept: Sequence[Any], image: torch.Tensor, gt_masks: Sequence[Any],
+                  mask_size: Any) -> Optional[torch.Tensor]:
+    """The batch's mask targets in one pass: one RoIAlign for all the rows.
+
+    The numbers of mmdet's per-image `mask_target` on :func:`batch_slots`' results (as gcnet's
+    `static-mask-target` computes it: the gt masks gathered, cast to float and cropped by RoIAlign, sampling
+    ratio 0, aligned) blended by :func:`blend_targets`, which gathered and cast every row's mask once per image.
+    On a CPU (or GPU) the RoIAlign reads each row's taps straight from its gt's uint8 mask (`pool_taps`), so no
+    mask is gathered or cast whole; on an NPU the rows' masks are gathered and cast once.
+    `rois` and `kept` are :func:`batch_slots`' (boxes and, per image, the gt indices clamped into its count).
+    None when the images' masks are not all non-empty bitmaps of one size (`.masks` an (n, H, W) array): then
+    the per-image targets and :func:`blend_targets`.
+    """
+    arrays = [getattr(masks, "masks", None) for masks in gt_masks]
+    if not arrays or not all(isinstance(a, np.ndarray) and a.ndim == 3 and len(a) for a in arrays):
+        return None
+    if len({(masks.height, masks.width, *a.shape[1:]) for masks, a in zip(gt_masks, arrays)}) != 1:
+        return None
+    height, width = gt_masks[0].height, gt_masks[0].width
+    device = rois.device
+    gt = kept[0].pos_assigned_gt_inds
+    for i in range(1, len(kept)):
+        gt = torch.where(image == i, kept[i].pos_assigned_gt_inds, gt)
+    first = torch.tensor(np.cumsum([0] + [len(a) for a in arrays[:-1]]), dtype=torch.int32, device=device)
+    index = first.index_select(0, image) + gt.to(torch.int32)  # the row's gt among the batch's masks
+    xs = rois[:, [1, 3]].clamp(0, width)
+    ys = rois[:, [2, 4]].clamp(0, height)
+    masks = torch.cat([torch.from_numpy(a) for a in arrays]).to(device)
+    size = tuple(mask_size) if isinstance(mask_size, (tuple, list)) else (mask_size, mask_size)
+    if is_npu(masks):  # npu_roi_align takes a float input: the rows' masks gathered and cast, once
+        boxes = torch.stack([torch.arange(rois.size(0), device=device).to(xs.dtype), xs[:, 0], ys[:, 0], xs[:, 1],
+                             ys[:, 1]], dim=1)
+        masks = masks.index_select(0, index).to(boxes.dtype)
+        targets = roi_align(masks[:, None], boxes, size, 1.0, 0, True)
+    else:  # each row pooled straight from its gt's uint8 mask: only the taps are read and cast
+        boxes = torch.stack([index.to(xs.dtype), xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], dim=1)
+        targets = pool_taps(masks[:, None], boxes, size, 1.0, 0, True)
+    return (targets.squeeze(1) >= 0.5).float()

@@ -134,26 +134,56 @@ def roi_align_forward(
 
 
 def forward_cpu(input: torch.Tensor, rois: torch.Tensor, output: torch.Tensor, aligned_height: int,
-                aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool) -> None:
-    """The portable forward's body (cpu / cuda), without the census."""
+                aligned_width: int, spatial_scale: float, sampling_ratio: int, aligned: bool,
+                taps_only: bool = False) -> None:
+    """The portable forward's body (cpu / cuda), without the census.
+
+    `taps_only` (a one-channel input): the product reads the bins' taps gathered from the input in its own dtype
+    and cast (the same sums, term for term), not the whole input cast to float first.
+    """
     if rois.size(0) == 0:
         return
-    dtype = _plan_dtype(input)
+    dtype = _plan_dtype(output) if taps_only else _plan_dtype(input)
     n, c, h, w = input.shape
-    flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
-    if c == 1:  # (N, 1) strided h*w on its size-1 dim: the sparse mm would copy all N first (mask targets)
-        flat = flat.reshape(-1)[:, None]
+    if taps_only:
+        source = input.detach().reshape(-1)
+    else:
+        flat = input.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).to(dtype)
+        if c == 1:  # (N, 1) strided h*w on its size-1 dim: the sparse mm would copy all N first (mask targets)
+            flat = flat.reshape(-1)[:, None]
     plan = _roi_align_plan(rois.to(dtype), input.shape, aligned_height, aligned_width, spatial_scale, sampling_ratio, aligned)
     output.zero_()  # a RoI with an empty sampling grid pools 0; only the others are written below
     with torch.autocast(device_type=input.device.type, enabled=False):  # sums in float32 under AMP too
         for idx, taps, weights in plan:
             rows, k = taps.shape
             crow = torch.arange(0, rows * k + 1, k, device=taps.device)
+            if taps_only:  # column j of the product is tap j's value
+                values = source[taps.reshape(-1)].to(dtype)[:, None]
+                columns, width_ = torch.arange(rows * k, device=taps.device), rows * k
+            else:
+                values, columns, width_ = flat, taps.reshape(-1), n * h * w
             matrix = torch.sparse_csr_tensor(
-                crow, taps.reshape(-1), weights.reshape(-1), (rows, n * h * w), check_invariants=False
+                crow, columns, weights.reshape(-1), (rows, width_), check_invariants=False
             )
-            pooled = (matrix @ flat).view(idx.numel(), aligned_height, aligned_width, c)
+            pooled = (matrix @ values).view(idx.numel(), aligned_height, aligned_width, c)
             output[idx] = pooled.permute(0, 3, 1, 2).to(output.dtype)
+
+
+def pool_taps(input: torch.Tensor, rois: torch.Tensor, output_size: Tuple[int, int], spatial_scale: float = 1.0,
+              sampling_ratio: int = 0, aligned: bool = True) -> torch.Tensor:
+    """Forward-only RoIAlign (avg) of a one-channel input of any dtype: `roi_align(input.float(), ...)`'s numbers.
+
+    Only the bins' taps are read and cast (the mask targets' uint8 gt masks are not cast whole); cpu / cuda. An
+    NPU's `npu_roi_align` takes a float input: there the input is cast.
+    """
+    ph, pw = output_size
+    output = torch.zeros((rois.size(0), 1, ph, pw), dtype=torch.float32, device=input.device)
+    if is_npu(input):
+        output.copy_(_roi_align_npu(input.float(), rois, ph, pw, spatial_scale, sampling_ratio, aligned))
+        return output
+    with census.kernel("npu_roi_align", (input, rois)):
+        forward_cpu(input, rois, output, ph, pw, spatial_scale, sampling_ratio, aligned, taps_only=True)
+    return output
 
 
 def roi_align_backward(

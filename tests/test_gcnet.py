@@ -187,6 +187,13 @@ def test_static_steps_keep_the_losses(gcnet, gcnet_dynamic):
             if '"mode": "train"' in line]
     assert len(rows) == 6 and all(r == int(r) and 0 < r <= 110 for r in rows), rows
     assert "mask_rows" not in next((root / "p-dynamic").glob("*.log.json")).read_text()
+    # and the batch's positives: all of them got a row; results.json and the output sum the rows up
+    summary = json.loads((root / "p-static" / "results.json").read_text())["mask_rows"]
+    assert summary == {"slots": 110, "option": "model.train_cfg.rcnn.mask_pos_slots", "iters": 6, "max": max(rows),
+                       "mean": pytest.approx(sum(rows) / 6), "positives_max": max(rows), "over": 0}, summary
+    assert f"mask head: at most {max(rows):g} of its 110 rows per batch held a positive" in static.stdout
+    assert "mask_rows" not in json.loads((root / "p-dynamic" / "results.json").read_text())
+    assert "mask head:" not in dynamic.stdout
 
 
 def profile(root, env, *args, work):

@@ -65,8 +65,9 @@ def build_results(recipe_name: str, device: str, world_size: int, samples_per_de
 
 
 def mask_rows(records: list[dict], run_info: dict) -> dict | None:
-    """How a static mask head's fixed rows per batch were used (rank 0's batches), or None when none were logged:
-    `max` and `mean` rows that held a positive, `over`: the batches with more positives than rows."""
+    """How a static mask head's fixed rows per batch were used, or None when none were logged: `max` and `mean`
+    rows that held a positive, `over`: the batches with more positives than rows (in a distributed run mmdet
+    averages each logged value over the ranks, so these are the ranks' means)."""
     logged = [r for r in records if isinstance(r.get("mask_rows"), (int, float))]
     if not logged:
         return None
